@@ -16,11 +16,17 @@ pub struct CompatLog {
 impl CompatLog {
     /// Records a call of a syscall number that has no handler.
     pub fn record_unimplemented(&self, nr: u64) {
-        let Ok(mut counts) = self.unimplemented.lock() else { return };
+        let Ok(mut counts) = self.unimplemented.lock() else {
+            return;
+        };
         let count = counts.entry(nr).or_insert(0);
         if *count == 0 {
             let name = linux::syscall_info(nr).map_or("(not an arm64 syscall)", |info| info.name);
-            tracing::info!(nr, name, "guest called an unimplemented syscall; returning ENOSYS");
+            tracing::info!(
+                nr,
+                name,
+                "guest called an unimplemented syscall; returning ENOSYS"
+            );
         }
         *count += 1;
     }
