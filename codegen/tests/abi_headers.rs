@@ -71,17 +71,17 @@ fn resolve(macros: &BTreeMap<String, String>, name: &str) -> Result<i64, String>
     Err(format!("{name}: too many levels of indirection"))
 }
 
-/// The rows of the table as (number, name) pairs, in file order.
+/// Reads the syscall rows of the table as (number, name) pairs, in file order.
 fn table_rows() -> Result<Vec<(i64, String)>, String> {
     let table = load_table()?;
     array(&table, "syscall")
         .iter()
         .enumerate()
         .map(|(index, row)| {
-            let what = format!("syscall row {}", index + 1);
+            let context = format!("syscall row {}", index + 1);
             Ok((
-                int_field(row, "nr", &what)?,
-                str_field(row, "name", &what)?.to_string(),
+                int_field(row, "nr", &context)?,
+                str_field(row, "name", &context)?.to_string(),
             ))
         })
         .collect()

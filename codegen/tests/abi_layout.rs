@@ -1,10 +1,12 @@
 //! Checks the struct layouts, flag values, constants, errno and signal numbers of
-//! `syscalls.toml` against the real arm64 ABI. The test writes C that prints `sizeof`,
-//! `_Alignof`, `offsetof` and the signedness of every struct field and the value of every named
-//! constant, builds it with `aarch64-linux-gnu-gcc -static`, runs it under `qemu-aarch64` (as a
-//! layout printer only; no kernel behaviour is involved) and compares its output with the table
-//! line by line. Items are grouped into translation units by their `c_header` list, so kernel
-//! headers (`asm/stat.h`) and glibc headers (`sys/stat.h`) never meet in one unit.
+//! `syscalls.toml` against the real arm64 ABI.
+//!
+//! The test writes C that prints `sizeof`, `_Alignof`, `offsetof` and the signedness of every
+//! struct field and the value of every named constant. It builds that C with
+//! `aarch64-linux-gnu-gcc -static` and runs it under `qemu-aarch64`, which only prints layouts
+//! here: no kernel behaviour is involved. Each output line is compared with the table. Items are
+//! grouped into translation units by their `c_header` list, so kernel headers (`asm/stat.h`) and
+//! glibc headers (`sys/stat.h`) never meet in one unit.
 
 mod abi_common;
 
@@ -53,7 +55,7 @@ struct Unit {
     body: String,
 }
 
-/// The generated program and what its output must be.
+/// The generated program and context its output must be.
 #[derive(Default)]
 struct Plan {
     units: BTreeMap<Vec<String>, Unit>,
@@ -95,10 +97,10 @@ fn type_layout(structs: &toml::value::Table, ty: &str, depth: usize) -> Result<(
             let def = structs
                 .get(name)
                 .ok_or_else(|| format!("unknown field type `{name}`"))?;
-            let what = format!("struct {name}");
+            let context = format!("struct {name}");
             Ok((
-                int_field(def, "size", &what)?,
-                int_field(def, "align", &what)?,
+                int_field(def, "size", &context)?,
+                int_field(def, "align", &context)?,
             ))
         }
     }
@@ -134,16 +136,16 @@ fn check_coverage(
     name: &str,
     def: &toml::Value,
 ) -> Result<Vec<String>, String> {
-    let what = format!("struct {name}");
-    let size = int_field(def, "size", &what)?;
-    let align = int_field(def, "align", &what)?;
+    let context = format!("struct {name}");
+    let size = int_field(def, "size", &context)?;
+    let align = int_field(def, "align", &context)?;
     let mut problems = Vec::new();
     let mut end = 0;
     let mut max_align = 1;
     for field in array(def, "fields") {
-        let field_name = str_field(field, "name", &what)?;
-        let ty = str_field(field, "type", &what)?;
-        let offset = int_field(field, "offset", &what)?;
+        let field_name = str_field(field, "name", &context)?;
+        let ty = str_field(field, "type", &context)?;
+        let offset = int_field(field, "offset", &context)?;
         let (field_size, field_align) = type_layout(structs, ty, 0)?;
         if offset != end {
             problems.push(format!(
@@ -176,8 +178,8 @@ fn plan_struct(
     name: &str,
     def: &toml::Value,
 ) -> Result<(), String> {
-    let what = format!("struct {name}");
-    let c_type = str_field(def, "c_type", &what)?;
+    let context = format!("struct {name}");
+    let c_type = str_field(def, "c_type", &context)?;
     if c_type.is_empty() {
         return Ok(());
     }
@@ -188,16 +190,16 @@ fn plan_struct(
     plan.expected.insert(
         format!("struct {name}"),
         Expected::Struct {
-            size: int_field(def, "size", &what)?,
-            align: int_field(def, "align", &what)?,
+            size: int_field(def, "size", &context)?,
+            align: int_field(def, "align", &context)?,
         },
     );
     for field in array(def, "fields") {
         if is_pad(field) {
             continue;
         }
-        let field_name = str_field(field, "name", &what)?;
-        let ty = str_field(field, "type", &what)?;
+        let field_name = str_field(field, "name", &context)?;
+        let ty = str_field(field, "type", &context)?;
         let member = field
             .get("c_field")
             .and_then(toml::Value::as_str)
@@ -212,7 +214,7 @@ fn plan_struct(
         plan.expected.insert(
             format!("field {name}.{field_name}"),
             Expected::Field {
-                offset: int_field(field, "offset", &what)?,
+                offset: int_field(field, "offset", &context)?,
                 size,
                 signed: scalar_signed(ty),
             },
@@ -226,25 +228,28 @@ fn plan_struct(
 fn print_value(code: &mut String, key: &str, macro_name: &str) {
     let _ = writeln!(
         code,
-        "#ifdef {macro_name}\n    printf(\"{key} %lld\\n\", (long long)({macro_name}));\n#else\n    \
-         printf(\"{key} undefined\\n\");\n#endif"
+        "#ifdef {macro_name}\n    \
+         printf(\"{key} %lld\\n\", (long long)({macro_name}));\n\
+         #else\n    \
+         printf(\"{key} undefined\\n\");\n\
+         #endif"
     );
 }
 
 fn plan_flags(plan: &mut Plan, set: &str, def: &toml::Value) -> Result<(), String> {
-    let what = format!("flags.{set}");
-    let bits = int_field(def, "width", &what)?;
-    let bits = u32::try_from(bits).map_err(|_| format!("{what}: bad width {bits}"))?;
+    let context = format!("flags.{set}");
+    let bits = int_field(def, "width", &context)?;
+    let bits = u32::try_from(bits).map_err(|_| format!("{context}: bad width {bits}"))?;
     let headers = headers_of(def);
     let mut code = String::new();
     for value in array(def, "values") {
-        let name = str_field(value, "name", &what)?;
+        let name = str_field(value, "name", &context)?;
         let key = format!("value {set}.{name}");
         print_value(&mut code, &key, name);
         plan.expected.insert(
             key,
             Expected::Int {
-                value: int_field(value, "value", &what)?,
+                value: int_field(value, "value", &context)?,
                 bits,
             },
         );
@@ -255,11 +260,11 @@ fn plan_flags(plan: &mut Plan, set: &str, def: &toml::Value) -> Result<(), Strin
 
 fn plan_constant(plan: &mut Plan, def: &toml::Value) -> Result<(), String> {
     let name = str_field(def, "name", "constant")?;
-    let what = format!("constant {name}");
-    let bits = match str_field(def, "type", &what)? {
+    let context = format!("constant {name}");
+    let bits = match str_field(def, "type", &context)? {
         "i32" | "u32" => 32,
         "i64" | "u64" => 64,
-        other => return Err(format!("{what}: unknown type `{other}`")),
+        other => return Err(format!("{context}: unknown type `{other}`")),
     };
     let key = format!("constant {name}");
     let headers = headers_of(def);
@@ -267,7 +272,7 @@ fn plan_constant(plan: &mut Plan, def: &toml::Value) -> Result<(), String> {
     plan.expected.insert(
         key,
         Expected::Int {
-            value: int_field(def, "value", &what)?,
+            value: int_field(def, "value", &context)?,
             bits,
         },
     );
@@ -281,17 +286,20 @@ fn plan_errno_and_signals(plan: &mut Plan, table: &toml::Value) -> Result<(), St
     let mut code = String::new();
     for errno in array(table, "errno") {
         let name = str_field(errno, "name", "errno")?;
-        let what = format!("errno {name}");
+        let context = format!("errno {name}");
         let _ = writeln!(
             code,
-            "#ifdef {name}\n    printf(\"errno {name} %d %s\\n\", {name}, strerror({name}));\n#else\n    \
-             printf(\"errno {name} undefined\\n\");\n#endif"
+            "#ifdef {name}\n    \
+             printf(\"errno {name} %d %s\\n\", {name}, strerror({name}));\n\
+             #else\n    \
+             printf(\"errno {name} undefined\\n\");\n\
+             #endif"
         );
         plan.expected.insert(
             format!("errno {name}"),
             Expected::Errno {
-                value: int_field(errno, "value", &what)?,
-                text: str_field(errno, "text", &what)?.to_string(),
+                value: int_field(errno, "value", &context)?,
+                text: str_field(errno, "text", &context)?.to_string(),
             },
         );
     }
@@ -402,7 +410,7 @@ fn parse_ints(text: &str) -> Vec<i64> {
         .collect()
 }
 
-/// Compares one printed line with what the table expects; returns a description of any
+/// Compares one printed line with context the table expects; returns a description of any
 /// difference.
 fn compare(key: &str, expected: &Expected, actual: &str) -> Option<String> {
     if actual == "undefined" {
@@ -423,7 +431,8 @@ fn compare(key: &str, expected: &Expected, actual: &str) -> Option<String> {
             };
             if (c_offset, c_size) != (*offset, *size) {
                 return Some(format!(
-                    "{key}: table says offset {offset} size {size}, C says offset {c_offset} size {c_size}"
+                    "{key}: table says offset {offset} size {size}, \
+                     C says offset {c_offset} size {c_size}"
                 ));
             }
             match (signed, c_sign) {

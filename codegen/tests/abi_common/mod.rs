@@ -30,18 +30,18 @@ pub fn array<'a>(table: &'a toml::Value, key: &str) -> &'a [toml::Value] {
         .unwrap_or(&[])
 }
 
-/// Returns the string field `key` of a TOML table, or an error naming `what`.
-pub fn str_field<'a>(item: &'a toml::Value, key: &str, what: &str) -> Result<&'a str, String> {
+/// Returns the string field `key` of a TOML table, or an error naming `context`.
+pub fn str_field<'a>(item: &'a toml::Value, key: &str, context: &str) -> Result<&'a str, String> {
     item.get(key)
         .and_then(toml::Value::as_str)
-        .ok_or_else(|| format!("{what}: missing string field `{key}`"))
+        .ok_or_else(|| format!("{context}: missing string field `{key}`"))
 }
 
-/// Returns the integer field `key` of a TOML table, or an error naming `what`.
-pub fn int_field(item: &toml::Value, key: &str, what: &str) -> Result<i64, String> {
+/// Returns the integer field `key` of a TOML table, or an error naming `context`.
+pub fn int_field(item: &toml::Value, key: &str, context: &str) -> Result<i64, String> {
     item.get(key)
         .and_then(toml::Value::as_integer)
-        .ok_or_else(|| format!("{what}: missing integer field `{key}`"))
+        .ok_or_else(|| format!("{context}: missing integer field `{key}`"))
 }
 
 /// Runs the cross compiler with `args`, feeding `stdin` to it, and returns its output if it
