@@ -30,6 +30,15 @@ int printf(const char *, ...);
     unsigned long long: 0, char: ((char)-1 < 0), default: 2)
 "#;
 
+/// C types with the field names and offsets of structs the headers do not declare
+/// (`c_type = ""`), as (struct, C type, header). Only field offsets are compared, because
+/// glibc's `struct dirent64` has a 256-byte `d_name` and glibc's `struct msghdr` differs from the
+/// kernel's `user_msghdr` in the signedness of `msg_namelen` and `msg_flags`.
+const STAND_INS: [(&str, &str, &str); 2] = [
+    ("linux_dirent64", "struct dirent64", "dirent.h"),
+    ("user_msghdr", "struct msghdr", "sys/socket.h"),
+];
+
 /// What the table expects the C program to print for one key.
 #[derive(Debug)]
 enum Expected {
@@ -42,6 +51,8 @@ enum Expected {
         size: i64,
         signed: Option<bool>,
     },
+    /// `offsetof` of a field of a struct checked against a stand-in C type.
+    Offset { offset: i64 },
     /// An integer value, compared in its low `bits` bits.
     Int { value: i64, bits: u32 },
     /// An errno number and its `strerror` text.
@@ -171,7 +182,7 @@ fn check_coverage(
     Ok(problems)
 }
 
-/// Adds the C statements and expectations for one struct with a C type.
+/// Adds the C statements and expectations for one struct that has a C type or a stand-in.
 fn plan_struct(
     plan: &mut Plan,
     structs: &toml::value::Table,
@@ -179,21 +190,31 @@ fn plan_struct(
     def: &toml::Value,
 ) -> Result<(), String> {
     let context = format!("struct {name}");
-    let c_type = str_field(def, "c_type", &context)?;
-    if c_type.is_empty() {
+    let mut c_type = str_field(def, "c_type", &context)?;
+    let mut headers = headers_of(def);
+    let stand_in = STAND_INS
+        .iter()
+        .find(|(struct_name, _, _)| *struct_name == name);
+    let mut code = String::new();
+    if !c_type.is_empty() {
+        let _ = writeln!(
+            code,
+            "    printf(\"struct {name} %zu %zu\\n\", sizeof({c_type}), _Alignof({c_type}));"
+        );
+        plan.expected.insert(
+            format!("struct {name}"),
+            Expected::Struct {
+                size: int_field(def, "size", &context)?,
+                align: int_field(def, "align", &context)?,
+            },
+        );
+    } else if let Some((_, stand_in_type, header)) = stand_in {
+        c_type = stand_in_type;
+        headers = vec![header.to_string()];
+    } else {
         return Ok(());
     }
-    let headers = headers_of(def);
-    let mut code = format!(
-        "    printf(\"struct {name} %zu %zu\\n\", sizeof({c_type}), _Alignof({c_type}));\n"
-    );
-    plan.expected.insert(
-        format!("struct {name}"),
-        Expected::Struct {
-            size: int_field(def, "size", &context)?,
-            align: int_field(def, "align", &context)?,
-        },
-    );
+
     for field in array(def, "fields") {
         if is_pad(field) {
             continue;
@@ -205,20 +226,24 @@ fn plan_struct(
             .and_then(toml::Value::as_str)
             .unwrap_or(field_name);
         let (size, _) = type_layout(structs, ty, 0)?;
+        let offset = int_field(field, "offset", &context)?;
         let _ = writeln!(
             code,
             "    printf(\"field {name}.{field_name} %zu %zu %d\\n\", \
              __builtin_offsetof({c_type}, {member}), sizeof((({c_type} *)0)->{member}), \
              ABI_SIGN((({c_type} *)0)->{member}));"
         );
-        plan.expected.insert(
-            format!("field {name}.{field_name}"),
+        let expected = if str_field(def, "c_type", &context)?.is_empty() {
+            Expected::Offset { offset }
+        } else {
             Expected::Field {
-                offset: int_field(field, "offset", &context)?,
+                offset,
                 size,
                 signed: scalar_signed(ty),
-            },
-        );
+            }
+        };
+        plan.expected
+            .insert(format!("field {name}.{field_name}"), expected);
     }
     plan.unit(&headers).push_str(&code);
     Ok(())
@@ -443,6 +468,12 @@ fn compare(key: &str, expected: &Expected, actual: &str) -> Option<String> {
                 _ => None,
             }
         }
+        Expected::Offset { offset } => match numbers.first() {
+            Some(c_offset) if c_offset == offset => None,
+            _ => Some(format!(
+                "{key}: table says offset {offset}, the stand-in C type says {actual}"
+            )),
+        },
         Expected::Int { value, bits } => {
             let mask = if *bits >= 64 {
                 u64::MAX
