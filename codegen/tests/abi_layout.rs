@@ -6,7 +6,8 @@
 //! `aarch64-linux-gnu-gcc -static` and runs it under `qemu-aarch64`, which only prints layouts
 //! here: no kernel behaviour is involved. Each output line is compared with the table. Items are
 //! grouped into translation units by their `c_header` list, so kernel headers (`asm/stat.h`) and
-//! glibc headers (`sys/stat.h`) never meet in one unit.
+//! glibc headers (`sys/stat.h`) never meet in one unit. A struct the headers do not declare is
+//! checked against a stand-in C type with the same field offsets, where one exists.
 
 mod abi_common;
 
