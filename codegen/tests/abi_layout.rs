@@ -67,7 +67,7 @@ struct Unit {
     body: String,
 }
 
-/// The generated program and context its output must be.
+/// The generated program and what its output must be.
 #[derive(Default)]
 struct Plan {
     units: BTreeMap<Vec<String>, Unit>,
@@ -436,7 +436,7 @@ fn parse_ints(text: &str) -> Vec<i64> {
         .collect()
 }
 
-/// Compares one printed line with context the table expects; returns a description of any
+/// Compares one printed line with what the table expects and returns a description of any
 /// difference.
 fn compare(key: &str, expected: &Expected, actual: &str) -> Option<String> {
     if actual == "undefined" {
