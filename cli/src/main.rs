@@ -1,1 +1,178 @@
-fn main() {}
+//! The `carrick` command line.
+
+mod image;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use image::{PlatformSpec, PullOptions, Store};
+
+/// Exit status for carrick's own errors, as Docker uses it.
+const EXIT_CARRICK_ERROR: u8 = 125;
+
+/// Run Linux arm64 programs and OCI container images without a Linux kernel.
+#[derive(Debug, Parser)]
+#[command(name = "carrick", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Download an image from a registry or an OCI layout directory (oci:DIR[:TAG]).
+    Pull {
+        /// Platform to select from a multi-platform image.
+        #[arg(long, default_value = "linux/arm64")]
+        platform: PlatformSpec,
+        /// Registry (host[:port]) to reach over plain HTTP; loopback registries always are.
+        #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+        insecure_registries: Vec<String>,
+        /// Print nothing but errors and the manifest digest.
+        #[arg(short, long)]
+        quiet: bool,
+        /// NAME[:TAG], NAME@sha256:DIGEST or oci:DIR[:TAG].
+        reference: String,
+    },
+    /// List the images in the store.
+    Images {
+        /// Print image ids only.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Remove image names, then the blobs and layers nothing uses any more.
+    Rmi {
+        /// Image names or id prefixes.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Manage images.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Load images from a docker save archive or an OCI archive.
+    Load {
+        /// The tar archive.
+        #[arg(short, long)]
+        input: PathBuf,
+        /// Print nothing but the loaded names.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Create a container from an image (pulling it if needed) and print its id.
+    Create {
+        /// Print the container's layers, writable directory and run config as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Image name or id.
+        image: String,
+    },
+    /// Remove containers and their writable layers.
+    Rm {
+        /// Container ids.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Give an image another name.
+    Tag {
+        /// Existing image name or id.
+        source: String,
+        /// New NAME[:TAG].
+        target: String,
+    },
+    /// Save credentials for a registry (HTTP basic auth), in the store with mode 0600.
+    Login {
+        /// User name; prompted for when missing.
+        #[arg(short, long)]
+        username: Option<String>,
+        /// Read the password from stdin without a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Registry host[:port]; docker.io by default.
+        #[arg(default_value = "docker.io")]
+        registry: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Delete blobs and unpacked layers that no image or container uses.
+    Prune,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CARRICK_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let message = format!("{error:#}");
+            eprintln!(
+                "carrick: {}",
+                message.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+            ExitCode::from(EXIT_CARRICK_ERROR)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let store = Store::open_default()?;
+    match cli.command {
+        Command::Pull {
+            platform,
+            insecure_registries,
+            quiet,
+            reference,
+        } => {
+            let options = PullOptions {
+                platform,
+                insecure_registries,
+                quiet,
+            };
+            image::commands::pull_command(&store, &reference, &options)
+        }
+        Command::Images { quiet } => image::commands::images_command(&store, quiet),
+        Command::Rmi { images } => image::commands::rmi_command(&store, &images),
+        Command::Image {
+            command: ImageCommand::Prune,
+        } => image::commands::prune_command(&store),
+        Command::Load { input, quiet } => {
+            let options = PullOptions {
+                quiet,
+                ..PullOptions::default()
+            };
+            image::commands::load_command(&store, &input, &options)
+        }
+        Command::Create { json, image } => {
+            let spec = image::create_container(&store, &image, &PullOptions::default())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&spec)?);
+            } else {
+                println!("{}", spec.id);
+            }
+            Ok(())
+        }
+        Command::Rm { containers } => {
+            for id in &containers {
+                image::remove_container(&store, id)?;
+                println!("{id}");
+            }
+            Ok(())
+        }
+        Command::Tag { source, target } => image::commands::tag_command(&store, &source, &target),
+        Command::Login {
+            username,
+            password_stdin,
+            registry,
+        } => image::commands::login_command(&store, &registry, username.as_deref(), password_stdin),
+    }
+}
