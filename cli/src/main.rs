@@ -26,8 +26,8 @@ enum Command {
     /// Download an image from a registry or an OCI layout directory (oci:DIR[:TAG]).
     Pull {
         /// Platform to select from a multi-platform image.
-        #[arg(long, default_value = "linux/arm64")]
-        platform: PlatformSpec,
+        #[arg(long, default_value = "linux/arm64", value_name = "OS/ARCH[/VARIANT]")]
+        platform: String,
         /// Registry (host[:port]) to reach over plain HTTP; loopback registries always are.
         #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
         insecure_registries: Vec<String>,
@@ -134,7 +134,7 @@ fn run(cli: Cli) -> Result<()> {
             reference,
         } => {
             let options = PullOptions {
-                platform,
+                platform: platform.parse::<PlatformSpec>()?,
                 insecure_registries,
                 quiet,
             };

@@ -109,13 +109,7 @@ impl RegistrySource {
             .await
             .map_err(|error| self.describe(error))?;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.with_context(|| {
-                format!(
-                    "download of blob {} from {} failed",
-                    descriptor.digest,
-                    self.reference.registry()
-                )
-            })?;
+            let chunk = chunk.map_err(|error| self.describe_stream_error(descriptor, &error))?;
             if writer.written() + chunk.len() as u64 > descriptor.size {
                 return Err(anyhow!(
                     "blob {} from {} is larger than the {} bytes its manifest says; the registry sent corrupt data",
@@ -130,6 +124,27 @@ impl RegistrySource {
             progress.advance(chunk.len() as u64);
         }
         Ok(())
+    }
+
+    /// Describes an error in the middle of a blob download. oci-client checks the digest when
+    /// the stream ends and reports a mismatch as an I/O error.
+    fn describe_stream_error(
+        &self,
+        descriptor: &Descriptor,
+        error: &std::io::Error,
+    ) -> anyhow::Error {
+        let registry = self.reference.registry();
+        let text = one_line(&error.to_string());
+        if text.contains("Invalid digest") {
+            return anyhow!(
+                "blob {} from {registry} failed verification ({text}); the registry's copy is corrupt, so push the image again",
+                descriptor.digest
+            );
+        }
+        anyhow!(
+            "download of blob {} from {registry} failed: {text}; run the pull again",
+            descriptor.digest
+        )
     }
 
     /// Turns a client error into one line that names the image and the next step.
