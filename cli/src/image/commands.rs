@@ -32,7 +32,7 @@ pub fn images_command(store: &Store, quiet: bool) -> Result<()> {
     }
     println!(
         "{:<40} {:<20} {:<14} {:<14} SIZE",
-        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+        "REPOSITORY", "TAG", "IMAGE ID", "PULLED"
     );
     for image in &images {
         let (repository, tag) = match &image.name {
