@@ -110,6 +110,6 @@ carrick=${CARRICK:-$repo/target/debug/carrick}
 if [ ! -x "$carrick" ]; then
   (cd "$repo" && cargo build -p carrick)
 fi
-"$carrick" pull "oci:$layout:$suite"
+"$carrick" pull "oci:$layout:$suite" >/dev/null
 "$carrick" tag "oci:$layout:$suite" "debian:$suite"
 echo "build-debian-image: debian:$suite is in the store"

@@ -51,7 +51,7 @@ fn single_arch_image_pull() {
     let carrick = Carrick::new();
     let reference = format!("{}/busybox:v1", registry.host());
     let stdout = carrick.ok(&["pull", &reference]);
-    assert_eq!(stdout.trim(), image.manifest);
+    assert_eq!(stdout, format!("Digest: {}\n{reference}\n", image.manifest));
 
     let record = carrick
         .image(&reference)

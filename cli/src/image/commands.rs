@@ -16,7 +16,10 @@ use super::store::{now, ImageRecord, Store};
 pub fn pull_command(store: &Store, reference: &str, options: &PullOptions) -> Result<()> {
     let image = ImageRef::parse(reference)?;
     let record = async_runtime()?.block_on(pull(store, &image, options))?;
-    println!("{}", record.manifest);
+    if !options.quiet {
+        println!("Digest: {}", record.manifest);
+    }
+    println!("{}", image.store_name());
     Ok(())
 }
 

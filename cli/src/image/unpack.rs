@@ -48,10 +48,8 @@ pub fn unpack_layer(store: &Store, digest: &Digest) -> Result<PathBuf> {
     extract(reader, &root, &mut meta).with_context(|| format!("cannot unpack layer {digest}"))?;
     meta.save(&layer)?;
 
-    // A previous unpack that was interrupted leaves a directory without `meta`.
-    if target.exists() {
-        remove_tree(&target)?;
-    }
+    // rename(2) of a directory onto a non-empty one fails, so a layer another process already
+    // finished is never replaced while a container may be reading it.
     match fs::rename(&layer, &target) {
         Ok(()) => Ok(target),
         // Another process finished the same layer first; its copy is as good as ours.
