@@ -5,8 +5,8 @@
 # Steps, each skipped when its output is already in .cache/debian-image/ of this clone:
 #   1. debootstrap --arch=arm64 --foreign --variant=minbase bookworm (stage one only unpacks
 #      the packages; the tree contains device nodes, so this runs as root).
-#   2. Pack the tree into one gzip layer and write an OCI image layout around it by hand
-#      (tar, gzip and sha256sum; no other tool is needed).
+#   2. Pack the tree into one gzip layer and write an OCI image layout around it by hand,
+#      with tar, gzip and sha256sum only.
 #   3. carrick pull oci:LAYOUT:bookworm, then carrick tag it as debian:bookworm.
 #
 # Environment: DEBIAN_MIRROR overrides the mirror found in /etc/apt/sources.list.d/;

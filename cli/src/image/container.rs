@@ -25,7 +25,7 @@ pub struct ContainerSpec {
     pub image: String,
     /// `containers/<id>`.
     pub dir: PathBuf,
-    /// Unpacked layer directories, bottom to top. Each holds `root/` and `meta`; read them
+    /// Unpacked layer directories, bottom to top. Each contains `root/` and `meta`; read them
     /// with `carrick_runtime::vfs::layer::LayerMeta`. They must not be written.
     pub layers: Vec<PathBuf>,
     /// The container's writable directory, empty at creation.

@@ -3,7 +3,7 @@
 //!
 //! The archive is first extracted into a work directory with the same hostile-path checks as
 //! layers. A `manifest.json` at the top makes it a `docker save` archive, whose layers and
-//! config become blobs under a synthesized Docker v2 manifest; otherwise `oci-layout` and
+//! config become blobs under a synthesized Docker v2 manifest. Otherwise `oci-layout` and
 //! `index.json` make it an OCI archive, imported entry by entry like `oci:DIR`.
 
 use std::fs::File;

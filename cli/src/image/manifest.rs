@@ -24,7 +24,7 @@ pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json"
 pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 
 /// Media types sent in `Accept` for manifest requests. Without the two list types, a
-/// registry answers a request for a multi-platform tag with 404 MANIFEST_UNKNOWN.
+/// registry returns 404 MANIFEST_UNKNOWN for a request for a multi-platform tag.
 pub const MANIFEST_ACCEPT: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
 
 /// Layer media types carrick can unpack. The blob's magic number picks the decompressor.

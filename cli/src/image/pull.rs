@@ -1,9 +1,9 @@
 //! Pulling an image into the store from a registry or an OCI layout directory.
 //!
-//! The steps are the same for both sources: fetch the manifest (choosing the platform's
-//! entry from an index), fetch the config and the layers not already unpacked, verify each
-//! blob's digest and size while it is written, unpack the new layers, and only then record
-//! the image name. A failure at any step leaves the name pointing where it did before.
+//! Both sources go through the same steps. Fetch the manifest, choosing the platform's entry
+//! from an index. Fetch the config and the layers not already unpacked, verifying each blob's
+//! digest and size while it is written. Unpack the new layers, and only then record the image
+//! name. A failure at any step leaves the name pointing where it did before.
 
 use anyhow::{bail, Context, Result};
 use futures_util::stream::{self, TryStreamExt};

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use anyhow::{bail, Result};
 use oci_client::Reference;
 
-/// Where an image comes from.
+/// The source of an image.
 #[derive(Debug, Clone)]
 pub enum ImageRef {
     /// A registry reference, normalized the way Docker does (`debian` is
@@ -36,7 +36,7 @@ impl ImageRef {
         }
     }
 
-    /// The name the store records the image under.
+    /// Returns the name that the store records the image under.
     pub fn store_name(&self) -> String {
         match self {
             ImageRef::Registry(reference) => reference.whole(),

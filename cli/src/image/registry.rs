@@ -112,7 +112,7 @@ impl RegistrySource {
             let chunk = chunk.map_err(|error| self.describe_stream_error(descriptor, &error))?;
             if writer.written() + chunk.len() as u64 > descriptor.size {
                 return Err(anyhow!(
-                    "blob {} from {} is larger than the {} bytes its manifest says; the registry sent corrupt data",
+                    "blob {} from {} is larger than the expected {} bytes; the registry sent corrupt data",
                     descriptor.digest,
                     self.reference.registry(),
                     descriptor.size

@@ -56,17 +56,17 @@ impl Digest {
         Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
     }
 
-    /// The hex part.
+    /// Returns the hex digits after `sha256:`.
     pub fn hex(&self) -> &str {
         &self.0["sha256:".len()..]
     }
 
-    /// The first 12 hex digits, as `docker images` shows image ids.
+    /// Returns the first 12 hex digits, the short image id that `docker images` prints.
     pub fn short(&self) -> &str {
         &self.hex()[..12]
     }
 
-    /// The full `sha256:<hex>` form.
+    /// Returns the full `sha256:<hex>` form.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -417,7 +417,7 @@ impl BlobWriter {
         if let Some(size) = size {
             if size != written {
                 fs::remove_file(&path).ok();
-                bail!("blob {digest} has {written} bytes, the manifest says {size}; the source is corrupt, so pull from an intact copy");
+                bail!("blob {digest} has {written} bytes, expected {size}; the source is corrupt, so pull from an intact copy");
             }
         }
         let actual = format!("sha256:{}", hex::encode(hasher.finalize()));

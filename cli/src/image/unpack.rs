@@ -1,8 +1,8 @@
 //! Unpacks a layer blob (a tar, plain, gzip or zstd) into `layers/sha256/<hex>/`.
 //!
-//! Tar paths are hostile input. Every entry path is split into components; absolute paths
-//! and `..` are rejected, and each parent directory is checked with `lstat` to be a real
-//! directory (not a symlink) before anything is created under it. The work happens in a
+//! Tar paths are hostile input. Every entry path is split into components, and absolute paths
+//! and `..` are rejected. Each parent directory is checked with `lstat` to be a real directory
+//! (not a symlink) before anything is created under it. The work happens in a
 //! private directory under the store's `tmp/`, which no other process writes, and the result
 //! is renamed into place only when complete. What the host copy cannot show (owners, modes,
 //! device nodes, whiteouts) goes into the layer's `meta` file; see `carrick_runtime::vfs::layer`.
@@ -186,8 +186,8 @@ fn extract_entry<R: Read>(
                 let minor = entry.header().device_minor()?.unwrap_or(0);
                 attrs.rdev = makedev(major, minor);
             }
-            // A placeholder the guest sees as the node through `meta`; the host user could
-            // not create a device node, and a host fifo would block readers.
+            // An empty placeholder, which `meta` turns into the node for the guest. The host user
+            // cannot create device nodes, and a host fifo would block readers.
             create_file(&host_path, 0o644)?;
             meta.set_attrs(relative, attrs);
         }

@@ -48,19 +48,30 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with_auth(None)
+    }
+
+    /// Starts a registry that requires HTTP basic auth with `user` and `password`.
+    pub fn start_with_auth(credentials: Option<(&str, &str)>) -> Registry {
         require_tool("docker-registry");
         let storage = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = storage.path().join("config.yml");
         let data = storage.path().join("data");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                data.display()
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            data.display()
+        );
+        if let Some((user, password)) = credentials {
+            let htpasswd = storage.path().join("htpasswd");
+            let hash = bcrypt::hash(password, 4).unwrap();
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: carrick-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
         let mut registry = Registry {
             child: None,
             port,
@@ -142,7 +153,7 @@ pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// The filesystem tar of Debian's busybox-static for arm64, downloaded once into the
+/// Returns the filesystem tar of Debian's busybox-static for arm64, downloaded once into the
 /// clone's `.cache/`.
 pub fn busybox_tar() -> Vec<u8> {
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/debs");
@@ -445,7 +456,7 @@ impl Carrick {
         }
     }
 
-    /// The stored record named `name`, if any.
+    /// Returns the stored record named `name`, if any.
     pub fn image(&self, name: &str) -> Option<serde_json::Value> {
         self.images_json()["images"]
             .as_array()
