@@ -184,6 +184,7 @@ async fn pull_from(
         })
         .await?;
     for layer in &missing {
+        progress.message(&format!("{}: extracting", layer.digest.short()));
         unpack_layer(store, &layer.digest)?;
     }
 

@@ -29,6 +29,11 @@ impl ImageRef {
             return Ok(parse_layout(rest));
         }
         match Reference::from_str(text) {
+            // Docker rejects upper-case repository names, which oci-spec's parser lets through
+            // when the first component is not a host name.
+            Ok(reference) if reference.repository().bytes().any(|byte| byte.is_ascii_uppercase()) => bail!(
+                "invalid image reference {text:?} (repository names must be lower-case); use NAME[:TAG], NAME@sha256:DIGEST or oci:DIR[:TAG], with a lower-case NAME"
+            ),
             Ok(reference) => Ok(ImageRef::Registry(reference)),
             Err(error) => bail!(
                 "invalid image reference {text:?} ({error}); use NAME[:TAG], NAME@sha256:DIGEST or oci:DIR[:TAG], with a lower-case NAME"
@@ -120,7 +125,7 @@ mod tests {
 
     #[test]
     fn bad_references_are_rejected() {
-        for text in ["Debian", "debian:", "a b", "name@sha256:xyz"] {
+        for text in ["Debian", "UPPER/x", "debian:", "a b", "name@sha256:xyz"] {
             let error = ImageRef::parse(text).unwrap_err().to_string();
             assert!(error.contains("invalid image reference"), "{text}: {error}");
         }
