@@ -87,6 +87,18 @@ fn single_arch_image_pull() {
         "{stderr}"
     );
     assert!(!stderr.contains("downloading"), "{stderr}");
+
+    // Pulling by digest records the digest reference and reuses the layer.
+    let by_digest = format!("{}/busybox@{}", registry.host(), image.manifest);
+    carrick.ok(&["pull", "--quiet", &by_digest]);
+    assert_eq!(
+        carrick.image(&by_digest).unwrap()["manifest"],
+        image.manifest
+    );
+    let wrong = format!("{}/busybox@sha256:{}", registry.host(), "0".repeat(64));
+    let line = carrick.fails(&["pull", &wrong]);
+    assert!(line.contains("not found"), "{line}");
+    carrick.assert_consistent();
 }
 
 #[test]

@@ -47,6 +47,7 @@ pub fn unpack_layer(store: &Store, digest: &Digest) -> Result<PathBuf> {
     let reader = decompress(BufReader::new(blob))?;
     extract(reader, &root, &mut meta).with_context(|| format!("cannot unpack layer {digest}"))?;
     meta.save(&layer)?;
+    make_read_only(&root)?;
 
     // rename(2) of a directory onto a non-empty one fails, so a layer another process already
     // finished is never replaced while a container may be reading it.
@@ -58,6 +59,29 @@ pub fn unpack_layer(store: &Store, digest: &Digest) -> Result<PathBuf> {
             Err(error).with_context(|| format!("cannot move layer into {}", target.display()))
         }
     }
+}
+
+/// Clears the write bits of everything under `dir`, so that the unpacked layer stays as the
+/// image has it even if a container process writes through a bug. `remove_tree` restores them
+/// before deleting.
+fn make_read_only(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            continue;
+        }
+        let path = entry.path();
+        if kind.is_dir() {
+            make_read_only(&path)?;
+        }
+        let mode = entry.metadata()?.permissions().mode() & !0o222;
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set permissions on {}", path.display()))?;
+    }
+    let mode = fs::symlink_metadata(dir)?.permissions().mode() & !0o222;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set permissions on {}", dir.display()))
 }
 
 /// Wraps `reader` in a decompressor chosen by the stream's magic number, so docker-save
