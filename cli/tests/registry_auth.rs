@@ -74,3 +74,34 @@ fn basic_auth_needs_login() {
     );
     carrick.assert_consistent();
 }
+
+#[test]
+fn bearer_token_flow_like_docker_hub() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let mut layout = Layout::new(&work.path().join("layout"));
+    let image = layout.image("arm64", &[busybox_tar()], &["/bin/busybox", "sh"]);
+    layout.tag_image("v1", &image);
+    registry.push(&layout.dir, "v1", "library/busybox", &[]);
+    let gate = registry_support::TokenGate::start(registry.port);
+
+    let carrick = Carrick::new();
+    let reference = format!("{}/library/busybox:v1", gate.host());
+    carrick.ok(&["pull", "--quiet", &reference]);
+    assert_eq!(
+        carrick.image(&reference).unwrap()["manifest"],
+        image.manifest
+    );
+    carrick.assert_consistent();
+
+    assert!(gate.challenges.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let token_requests = gate.token_requests.lock().unwrap().clone();
+    assert!(!token_requests.is_empty(), "no token request");
+    let first = &token_requests[0];
+    assert!(first.contains("service=carrick-test"), "{first}");
+    assert!(
+        first.contains("scope=repository%3Alibrary%2Fbusybox%3Apull")
+            || first.contains("scope=repository:library/busybox:pull"),
+        "{first}"
+    );
+}

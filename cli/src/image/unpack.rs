@@ -108,7 +108,7 @@ pub fn extract(reader: impl Read, root: &Path, meta: &mut LayerMeta) -> Result<(
         let Some(relative) = clean_path(&raw_path)? else {
             // The root directory itself: only its attributes matter.
             if entry.header().entry_type() == EntryType::Directory {
-                meta.set_attrs(Path::new(""), header_attrs(&entry, S_IFDIR)?);
+                meta.set_attrs(Path::new(""), header_attrs(&mut entry, S_IFDIR)?);
             }
             continue;
         };
@@ -346,17 +346,48 @@ fn set_mtime(file: &File, mtime: i64) {
     }
 }
 
-fn header_attrs<R: Read>(entry: &tar::Entry<'_, R>, file_type: u32) -> Result<Attrs> {
+fn header_attrs<R: Read>(entry: &mut tar::Entry<'_, R>, file_type: u32) -> Result<Attrs> {
     let header = entry.header();
-    // NOTE: PAX `uid`/`gid`/`mtime` records, used for values that do not fit the ustar
-    // fields, are not read; such entries keep the ustar values.
-    Ok(Attrs {
+    let mut attrs = Attrs {
         uid: u32::try_from(header.uid()?).context("uid does not fit in 32 bits")?,
         gid: u32::try_from(header.gid()?).context("gid does not fit in 32 bits")?,
         mode: file_type | (header.mode()? & 0o7777),
         rdev: 0,
         mtime: i64::try_from(header.mtime()?).unwrap_or(i64::MAX),
-    })
+    };
+
+    // PAX records carry values too large for the ustar fields and override them.
+    // NOTE: `SCHILY.xattr.*` records (file capabilities, for example) are dropped, because the
+    // metadata format has no record kind for extended attributes yet.
+    let Some(extensions) = entry.pax_extensions()? else {
+        return Ok(attrs);
+    };
+    for extension in extensions {
+        let extension = extension?;
+        let (Ok(key), Ok(value)) = (extension.key(), extension.value()) else {
+            continue;
+        };
+        match key {
+            "uid" => {
+                attrs.uid = value
+                    .parse()
+                    .with_context(|| format!("invalid PAX uid {value:?}"))?
+            }
+            "gid" => {
+                attrs.gid = value
+                    .parse()
+                    .with_context(|| format!("invalid PAX gid {value:?}"))?
+            }
+            "mtime" => {
+                let seconds = value.split('.').next().unwrap_or_default();
+                attrs.mtime = seconds
+                    .parse()
+                    .with_context(|| format!("invalid PAX mtime {value:?}"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(attrs)
 }
 
 fn lossy(bytes: &[u8]) -> String {
@@ -538,6 +569,54 @@ mod tests {
             meta.hardlink_target(Path::new("stolen")),
             Some(Path::new("out/secret"))
         );
+    }
+
+    fn pax_record(key: &str, value: &str) -> String {
+        let body = format!(" {key}={value}\n");
+        let mut length = body.len() + 1;
+        while format!("{length}{body}").len() != length {
+            length += 1;
+        }
+        format!("{length}{body}")
+    }
+
+    #[test]
+    fn pax_records_override_ustar_fields() {
+        let records = [
+            pax_record("uid", "5000000"),
+            pax_record("gid", "70000"),
+            pax_record("mtime", "1700000123.5"),
+        ]
+        .concat();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut pax = tar::Header::new_ustar();
+        pax.set_entry_type(EntryType::XHeader);
+        pax.set_size(records.len() as u64);
+        pax.set_path("PaxHeaders/big").unwrap();
+        pax.set_cksum();
+        builder.append(&pax, records.as_bytes()).unwrap();
+        let mut file = tar::Header::new_ustar();
+        file.set_entry_type(EntryType::Regular);
+        file.set_mode(0o644);
+        file.set_size(1);
+        file.set_uid(1);
+        file.set_gid(1);
+        file.set_path("big").unwrap();
+        file.set_cksum();
+        builder.append(&file, &b"x"[..]).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut meta = LayerMeta::default();
+        extract(
+            builder.into_inner().unwrap().as_slice(),
+            dir.path(),
+            &mut meta,
+        )
+        .unwrap();
+        let attrs = meta.attrs(Path::new("big")).unwrap();
+        assert_eq!(attrs.uid, 5_000_000);
+        assert_eq!(attrs.gid, 70_000);
+        assert_eq!(attrs.mtime, 1_700_000_123);
     }
 
     #[test]

@@ -628,3 +628,125 @@ fn copy_stalling(
     }
     to.shutdown(std::net::Shutdown::Write).ok();
 }
+
+/// The bearer token that [`TokenGate`] hands out.
+pub const GATE_TOKEN: &str = "carrick-test-token";
+
+/// An HTTP front for a registry that demands a bearer token the way Docker Hub does: requests
+/// without `Authorization: Bearer` get 401 with a `WWW-Authenticate: Bearer realm=...`
+/// challenge, and the realm (served here too) hands out the token to anyone.
+pub struct TokenGate {
+    pub port: u16,
+    pub token_requests: Arc<Mutex<Vec<String>>>,
+    pub challenges: Arc<AtomicU64>,
+}
+
+impl TokenGate {
+    pub fn start(upstream_port: u16) -> TokenGate {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let gate = TokenGate {
+            port,
+            token_requests: Arc::new(Mutex::new(Vec::new())),
+            challenges: Arc::new(AtomicU64::new(0)),
+        };
+        let token_requests = gate.token_requests.clone();
+        let challenges = gate.challenges.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let token_requests = token_requests.clone();
+                let challenges = challenges.clone();
+                std::thread::spawn(move || {
+                    serve_gate(client, port, upstream_port, &token_requests, &challenges)
+                });
+            }
+        });
+        gate
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// Reads one request head (GET and HEAD requests from the client have no body).
+fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+fn serve_gate(
+    mut client: TcpStream,
+    port: u16,
+    upstream_port: u16,
+    token_requests: &Mutex<Vec<String>>,
+    challenges: &AtomicU64,
+) {
+    while let Some(head) = read_head(&mut client) {
+        let target = head
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        let authorized = head
+            .lines()
+            .any(|line| line.to_ascii_lowercase() == format!("authorization: bearer {GATE_TOKEN}"));
+
+        if target.starts_with("/token") {
+            token_requests.lock().unwrap().push(target);
+            let body = format!(
+                r#"{{"token":"{GATE_TOKEN}","access_token":"{GATE_TOKEN}","expires_in":300}}"#
+            );
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if client.write_all(response.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
+        if !authorized {
+            challenges.fetch_add(1, Ordering::SeqCst);
+            let body =
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+            let response = format!(
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"carrick-test\"\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if client.write_all(response.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
+
+        // Forward on a fresh upstream connection that closes after one response, and relay
+        // that response; the client then reconnects for its next request.
+        let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+            return;
+        };
+        let forwarded: String = head
+            .lines()
+            .filter(|line| {
+                !line.to_ascii_lowercase().starts_with("connection:") && !line.is_empty()
+            })
+            .map(|line| format!("{line}\r\n"))
+            .collect::<String>()
+            + "Connection: close\r\n\r\n";
+        if upstream.write_all(forwarded.as_bytes()).is_err() {
+            return;
+        }
+        let mut response = Vec::new();
+        upstream.read_to_end(&mut response).ok();
+        client.write_all(&response).ok();
+        return;
+    }
+}
