@@ -136,13 +136,13 @@ fn extract_entry<R: Read>(
         return Ok(());
     }
     if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+        if hidden.is_empty() || hidden == b"." || hidden == b".." {
+            bail!("whiteout {:?} names no entry", lossy(name));
+        }
         ensure_parents(root, relative)?;
-        let hidden = parent.join(std::ffi::OsStr::from_bytes(hidden));
-        // A whiteout hides the lower layers' entry; an entry of the same name in this layer
-        // would contradict it, so drop it.
-        remove_existing(&root.join(&hidden))?;
-        meta.remove(&hidden);
-        meta.add_whiteout(&hidden);
+        // The OCI layer spec applies a whiteout to lower layers only, so an entry of the same
+        // name in this layer stays.
+        meta.add_whiteout(&parent.join(std::ffi::OsStr::from_bytes(hidden)));
         return Ok(());
     }
 
@@ -511,6 +511,27 @@ mod tests {
         assert!(!dir.path().join("var/cache/.wh..wh..opq").exists());
         assert!(dir.path().join("etc").is_dir());
         assert!(dir.path().join("var/cache/new").is_file());
+    }
+
+    #[test]
+    fn whiteout_keeps_same_layer_entry() {
+        let (dir, meta) = extract_items(&[
+            Item::File("etc/.wh.motd", 0o644, b""),
+            Item::File("etc/motd", 0o600, b"new"),
+        ]);
+        let meta = meta.unwrap();
+        assert!(meta.is_whiteout(Path::new("etc/motd")));
+        assert_eq!(fs::read(dir.path().join("etc/motd")).unwrap(), b"new");
+        assert_eq!(
+            meta.attrs(Path::new("etc/motd")).unwrap().mode,
+            S_IFREG | 0o600
+        );
+    }
+
+    #[test]
+    fn whiteout_of_dot_dot_is_rejected() {
+        let (_dir, result) = extract_items(&[Item::File("etc/.wh..", 0o644, b"")]);
+        assert!(result.is_err());
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //!
 //! ```text
 //! attr MODE UID GID RDEV MTIME PATH   MODE in octal incl. S_IFMT bits, the rest decimal
-//! whiteout PATH                       PATH is hidden in every lower layer
+//! whiteout PATH                       PATH is hidden in every lower layer (an entry at PATH
+//!                                     in this layer itself stays visible)
 //! opaque PATH                         the lower layers' entries below directory PATH are hidden
 //! link PATH TARGET                    PATH is a hard link to TARGET, found in a lower layer
 //! ```
@@ -250,12 +251,14 @@ impl LayerMeta {
         out
     }
 
-    /// Returns true if `path` is hidden by a whiteout in this layer.
+    /// Returns true if this layer hides `path` in the layers below it. The layer's own entry at
+    /// `path`, if any, stays visible.
     pub fn is_whiteout(&self, path: &Path) -> bool {
         self.whiteouts.contains(normalize(path))
     }
 
-    /// Returns true if directory `dir` is opaque in this layer.
+    /// Returns true if directory `dir` hides all lower layers' entries below it. The layer's
+    /// own entries below `dir` stay visible.
     pub fn is_opaque(&self, dir: &Path) -> bool {
         self.opaque.contains(normalize(dir))
     }
@@ -291,12 +294,12 @@ impl LayerMeta {
         self.attrs.insert(normalize(path).to_vec(), attrs);
     }
 
-    /// Forgets everything recorded about `path` (a later tar entry replaced it).
+    /// Forgets the attributes and link target of `path` because a later tar entry replaced
+    /// it. A whiteout of `path` stays, as it applies to the lower layers.
     pub fn remove(&mut self, path: &Path) {
         let key = normalize(path);
         self.attrs.remove(key);
         self.links.remove(key);
-        self.whiteouts.remove(key);
     }
 
     /// Records a whiteout of `path`.
