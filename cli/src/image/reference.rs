@@ -77,7 +77,7 @@ pub fn display_columns(name: &str) -> (String, String) {
     if let Some((repository, digest)) = name.split_once('@') {
         return (
             shorten(repository),
-            format!("<none>@{}", &digest[..digest.len().min(19)]),
+            format!("<none>@{}", digest.get(..19).unwrap_or(digest)),
         );
     }
     let slash = name.rfind('/').map_or(0, |index| index + 1);

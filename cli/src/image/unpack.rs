@@ -29,7 +29,7 @@ const S_IFBLK: u32 = 0o060000;
 const S_IFREG: u32 = 0o100000;
 const S_IFLNK: u32 = 0o120000;
 
-/// Unpacks blob `digest` unless already unpacked; returns the layer directory.
+/// Unpacks blob `digest` unless already unpacked, and returns the layer directory.
 pub fn unpack_layer(store: &Store, digest: &Digest) -> Result<PathBuf> {
     let target = store.layer_dir(digest);
     if store.has_layer(digest) {
@@ -53,7 +53,7 @@ pub fn unpack_layer(store: &Store, digest: &Digest) -> Result<PathBuf> {
     // finished is never replaced while a container may be reading it.
     match fs::rename(&layer, &target) {
         Ok(()) => Ok(target),
-        // Another process finished the same layer first; its copy is as good as ours.
+        // Another process finished the same layer first, and its copy is identical.
         Err(_) if store.has_layer(digest) => Ok(target),
         Err(error) => {
             Err(error).with_context(|| format!("cannot move layer into {}", target.display()))
