@@ -138,7 +138,7 @@ impl LayoutSource {
                 return Ok(());
             }
             std::io::Write::write_all(writer, &buffer[..count])
-                .context("cannot write blob to the image store")?;
+                .with_context(|| super::store::write_failure(&descriptor.digest))?;
             progress.advance(count as u64);
         }
     }

@@ -120,7 +120,7 @@ impl RegistrySource {
             }
             writer
                 .write_all(&chunk)
-                .context("cannot write blob to the image store")?;
+                .with_context(|| super::store::write_failure(&descriptor.digest))?;
             progress.advance(chunk.len() as u64);
         }
         Ok(())

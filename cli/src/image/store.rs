@@ -337,6 +337,11 @@ impl Store {
     }
 }
 
+/// Describes a failed blob write, which is most often a full disk.
+pub fn write_failure(digest: &Digest) -> String {
+    format!("cannot write blob {digest} to the image store (free disk space, or set {HOME_ENV} to a store on another disk)")
+}
+
 /// Returns `$CARRICK_HOME`, or `<data dir>/carrick` (`~/.local/share/carrick` on Linux).
 pub fn default_root() -> Result<PathBuf> {
     if let Some(home) = std::env::var_os(HOME_ENV).filter(|home| !home.is_empty()) {
