@@ -73,8 +73,16 @@ fn main() -> std::io::Result<()> {
     for _ in 0..5 {
         let start = Instant::now();
         for _ in 0..CALLS {
-            let mut cx = SyscallContext { process: &process, thread: &mut thread, regs: &mut regs };
-            let result = dispatch(&mut cx, black_box(nr::GETTID), black_box([1, 2, 3, 4, 5, 6]));
+            let mut cx = SyscallContext {
+                process: &process,
+                thread: &mut thread,
+                regs: &mut regs,
+            };
+            let result = dispatch(
+                &mut cx,
+                black_box(nr::GETTID),
+                black_box([1, 2, 3, 4, 5, 6]),
+            );
             black_box(result);
         }
         let per_call = start.elapsed().as_nanos() as f64 / f64::from(CALLS);

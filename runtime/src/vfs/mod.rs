@@ -1,1 +1,3 @@
 //! Placeholder: filled in by the module's owner.
+
+pub mod layer;
