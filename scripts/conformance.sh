@@ -65,14 +65,20 @@ for name in "${names[@]}"; do
       printf '%-16s %s (remove it from xfail.txt)\n' "UNEXPECTED PASS" "$name"
       unexpected=$((unexpected + 1))
     else
-      printf '%-16s %s (%s)\n' XFAIL "$name" "${xfail_reason[$name]}"
+      timed_out=""
+      [ "$probe_timed_out" = 1 ] && timed_out=", timed out"
+      printf '%-16s %s (%s%s)\n' XFAIL "$name" "${xfail_reason[$name]}" "$timed_out"
       xfailed=$((xfailed + 1))
     fi
   elif [ "$matched" = 1 ]; then
     printf '%-16s %s\n' PASS "$name"
     passed=$((passed + 1))
   else
-    printf '%-16s %s\n' FAIL "$name"
+    if [ "$probe_timed_out" = 1 ]; then
+      printf '%-16s %s (timed out after %s s)\n' FAIL "$name" "$probe_timeout"
+    else
+      printf '%-16s %s\n' FAIL "$name"
+    fi
     diff -u --label expected --label carrick "$expected" "$actual" | sed -n '3,14s/^/    /p' || true
     if [ -s "$work/$name.stderr" ]; then
       echo "    carrick stderr:"

@@ -11,12 +11,12 @@ xfail_file="$probes_dir/xfail.txt"
 probe_target=aarch64-unknown-linux-gnu
 probe_bin_dir="$probes_dir/target/$probe_target/debug"
 
-# The environment a probe sees, on the oracle and under carrick alike.
+# The environment of every probe run, on the oracle and under carrick alike.
 probe_env=(PATH=/usr/bin:/bin HOME=/tmp LC_ALL=C TZ=UTC)
 # The umask a probe starts with.
 probe_umask=022
-# Seconds a probe may run before the gate or the oracle kills it.
-probe_timeout=20
+# Seconds a probe may run before the gate or the oracle kills it (PROBE_TIMEOUT overrides).
+probe_timeout="${PROBE_TIMEOUT:-20}"
 
 # Prints the names of all probes (the src/bin/*.rs stems), sorted.
 list_probes() {
@@ -68,18 +68,24 @@ resolve_carrick() {
 
 # Runs probe $1 under $carrick_bin the way the oracle runs it (fresh cwd, env -i with
 # probe_env, umask, stdin from /dev/null, timeout) and writes the formatted result to $2
-# and its stderr to $3. Returns 0; a timeout shows as exit=137 (SIGKILL).
+# and its stderr to $3. Sets probe_timed_out=1 when the timeout ended it (SIGTERM, then
+# SIGKILL 2 s later), else 0.
 run_probe_under_carrick() {
   local name="$1" result_file="$2" stderr_file="$3"
-  local cwd status
+  local cwd status started
   cwd="$(mktemp -d "${TMPDIR:-/tmp}/carrick-probe-cwd.XXXXXX")"
   status=0
+  started=$SECONDS
   (
     cd "$cwd"
     umask "$probe_umask"
-    exec timeout -s KILL "$probe_timeout" env -i "${probe_env[@]}" \
+    exec timeout -k 2 "$probe_timeout" env -i "${probe_env[@]}" \
       "$carrick_bin" run-elf "$probe_bin_dir/$name" </dev/null >"$cwd.stdout" 2>"$stderr_file"
   ) || status=$?
+  probe_timed_out=0
+  if [ $((SECONDS - started)) -ge "$probe_timeout" ] && { [ "$status" = 124 ] || [ "$status" = 137 ]; }; then
+    probe_timed_out=1
+  fi
   format_result "$cwd.stdout" "$status" >"$result_file"
   rm -rf "$cwd" "$cwd.stdout"
 }

@@ -32,6 +32,9 @@ if cmp -s "$expected" "$actual"; then
   exit 0
 fi
 echo DIFF
+if [ "$probe_timed_out" = 1 ]; then
+  echo "(carrick was stopped after the $probe_timeout s timeout; set PROBE_TIMEOUT to change it)"
+fi
 echo "--- expected (real arm64 kernel): $expected"
 cat "$expected"
 echo "--- actual (carrick)"

@@ -1,8 +1,9 @@
-//! Checks the auxiliary vector through getauxval: AT_PAGESZ 4096, AT_CLKTCK 100,
-//! AT_PHENT 56, AT_BASE 0 and AT_FLAGS 0 for a static executable, AT_SECURE 0, the ids
-//! match the process's, AT_PHDR points at program headers with a PT_LOAD covering
-//! AT_ENTRY, AT_RANDOM points at 16 readable bytes, AT_SYSINFO_EHDR points at an ELF
-//! header, AT_EXECFN ends in the probe's name, and AT_HWCAP has FP and ASIMD.
+//! Checks the auxiliary vector through getauxval.
+//! - AT_PAGESZ 4096, AT_CLKTCK 100, AT_PHENT 56, AT_SECURE 0.
+//! - AT_BASE 0 and AT_FLAGS 0 for a static executable; the ids match the process's.
+//! - AT_PHDR points at program headers with an executable PT_LOAD covering AT_ENTRY.
+//! - AT_RANDOM points at 16 bytes; AT_SYSINFO_EHDR points at the vDSO's ELF header.
+//! - AT_EXECFN ends in the probe's name; AT_HWCAP has FP and ASIMD.
 
 use conformance_probes::{check, report};
 

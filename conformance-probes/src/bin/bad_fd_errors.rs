@@ -1,6 +1,8 @@
-//! Checks EBADF for bad file descriptors: a closed fd, -1 and a huge fd for read, write,
-//! close, fstat, lseek, dup, fcntl and getdents64; writing an O_RDONLY fd and reading an
-//! O_WRONLY fd; closing an fd twice; and I/O on an O_PATH fd.
+//! Checks EBADF for bad file descriptors.
+//! - A closed fd, -1 and a huge fd for read, write, close, fstat, lseek, dup, fcntl and
+//!   getdents64.
+//! - Writing an O_RDONLY fd, reading an O_WRONLY fd or an O_PATH fd, closing an fd twice.
+//! - ftruncate on an O_RDONLY fd is EINVAL, not EBADF.
 
 use conformance_probes::{fail, outcome, ptr, sys, TempDir};
 

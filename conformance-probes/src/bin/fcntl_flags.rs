@@ -1,7 +1,8 @@
-//! Checks F_GETFL/F_SETFL: the access mode and O_APPEND/O_NONBLOCK read back, O_LARGEFILE
-//! is reported on arm64 for every open, F_SETFL changes O_APPEND and O_NONBLOCK but not
-//! the access mode or creation flags, O_NONBLOCK makes an empty pipe read EAGAIN, and an
-//! unknown command is EINVAL.
+//! Checks F_GETFL and F_SETFL.
+//! - The access mode and status flags read back, and arm64 reports O_LARGEFILE for every
+//!   open of a file (not for pipes).
+//! - F_SETFL changes O_APPEND and O_NONBLOCK but not the access mode or creation flags.
+//! - O_NONBLOCK makes an empty pipe read EAGAIN; an unknown command is EINVAL.
 
 use conformance_probes::{fail, outcome, report, sys, TempDir};
 

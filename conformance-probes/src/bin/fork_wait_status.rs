@@ -1,8 +1,10 @@
-//! Checks fork and the wait status encoding: exit(3) is 0x300, death by SIGTERM is 0xf,
-//! a stop by SIGSTOP is 0x137f with WUNTRACED, a continue is 0xffff with WCONTINUED,
-//! WNOHANG on a running child returns 0, waitid reports CLD_EXITED with si_status, wait4
-//! with no children is ECHILD (also with __WALL), an unknown option bit is EINVAL, and
-//! the child's getppid is the parent's pid.
+//! Checks fork and the wait status encoding.
+//! - exit(3) is 0x300, death by SIGTERM is 0xf.
+//! - A stop by SIGSTOP is 0x137f with WUNTRACED, a continue is 0xffff with WCONTINUED.
+//! - WNOHANG on a running child returns 0.
+//! - waitid reports CLD_EXITED with si_status.
+//! - wait4 with no children is ECHILD (also with __WALL); an unknown option bit is EINVAL.
+//! - The child's getppid is the parent's pid.
 
 use conformance_probes::{outcome, report, result, sys};
 

@@ -1,8 +1,10 @@
-//! Checks futex wait/wake and threads: FUTEX_WAIT with a stale value is EAGAIN, with a
-//! timeout ETIMEDOUT, waking with no waiters wakes 0, an unknown op is ENOSYS, a
-//! misaligned address is EINVAL, a waiting thread is woken by FUTEX_WAKE, four threads
-//! incrementing under a mutex reach the exact total, and every thread shares the pid but
-//! has its own tid.
+//! Checks futex wait/wake and threads.
+//! - FUTEX_WAIT with a stale value is EAGAIN, with an elapsed timeout ETIMEDOUT.
+//! - Waking with no waiters wakes 0; an unknown op is ENOSYS; a misaligned address is
+//!   EINVAL.
+//! - A waiting thread is woken by FUTEX_WAKE.
+//! - Four threads incrementing under a mutex reach the exact total.
+//! - Threads share the pid and have their own tid.
 
 use conformance_probes::{check, outcome, report, result, sys};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,8 +1,9 @@
-//! Checks SEEK_DATA and SEEK_HOLE on a sparse file (data at 0..4096 and at 1 MiB):
-//! SEEK_DATA from 0 is 0, the first hole lies within [4096, 1 MiB], SEEK_DATA from inside
-//! the hole lands at or before the second extent, the implicit hole at EOF equals the
-//! size, and offsets at or past EOF fail with ENXIO. Relations only, because filesystems
-//! may report holes at coarser granularity.
+//! Checks SEEK_DATA and SEEK_HOLE on a sparse file with data at 0..4096 and at 1 MiB.
+//! - SEEK_DATA from 0 is 0; the first hole lies within [4096, 1 MiB].
+//! - SEEK_DATA from inside the hole lands at or before the second extent.
+//! - The implicit hole at EOF equals the size.
+//! - Offsets at or past EOF, a negative offset, and offset 0 in an empty file are ENXIO.
+//! Only relations are printed, because filesystems may report holes at coarser granularity.
 
 use conformance_probes::{check, fail, outcome, result, sys, TempDir};
 

@@ -1,7 +1,9 @@
-//! Checks MADV_DONTNEED (private anonymous pages read back as zero, private file pages
-//! revert to the file's content), madvise argument errors, and mremap: growing with
-//! MREMAP_MAYMOVE keeps the content, growing in place into an occupied range is ENOMEM,
-//! shrinking keeps the address, and MREMAP_FIXED moves to the requested address.
+//! Checks madvise and mremap.
+//! - MADV_DONTNEED zeroes private anonymous pages and reverts private file pages to the
+//!   file's content; bad arguments are EINVAL or ENOMEM.
+//! - mremap with MREMAP_MAYMOVE keeps the content and zero-fills the new pages.
+//! - Growing in place into an occupied range is ENOMEM; shrinking keeps the address.
+//! - MREMAP_FIXED moves to the requested address and unmaps the old one.
 
 use conformance_probes::{check, fail, outcome, sys, TempDir};
 use std::os::unix::io::AsRawFd;

@@ -1,8 +1,10 @@
-//! Checks anonymous mmap and munmap: results are page-aligned and zero-filled, length 0,
-//! missing MAP_PRIVATE/MAP_SHARED, an unaligned MAP_FIXED address or file offset and a
-//! bad fd fail with EINVAL or EBADF, munmap of an unaligned address is EINVAL while munmap
-//! of an unmapped range succeeds, a free hint address is honoured, and MAP_SHARED
-//! anonymous memory is shared with a forked child while MAP_PRIVATE memory is not.
+//! Checks anonymous mmap and munmap.
+//! - Results are page-aligned and zero-filled up to the rounded length.
+//! - Length 0, missing MAP_PRIVATE/MAP_SHARED, an unaligned MAP_FIXED address or offset are
+//!   EINVAL, a bad fd is EBADF, a huge length is ENOMEM.
+//! - munmap of an unaligned address is EINVAL; munmap of an unmapped range succeeds.
+//! - A free hint address is honoured; an occupied one is moved.
+//! - MAP_SHARED anonymous memory is shared with a forked child; MAP_PRIVATE is not.
 
 use conformance_probes::{check, outcome, report, sys};
 

@@ -1,7 +1,9 @@
-//! Checks mprotect and memory faults: reading a PROT_NONE page raises SIGSEGV with
-//! si_code SEGV_ACCERR and si_addr at the faulting byte, writing a PROT_READ page does the
-//! same, touching an unmapped page gives SEGV_MAPERR, and a handler that fixes the
-//! protection and returns resumes the faulting access. Also mprotect argument errors.
+//! Checks mprotect and memory faults.
+//! - Reading a PROT_NONE page raises SIGSEGV with SEGV_ACCERR and si_addr at the byte.
+//! - Writing a PROT_READ page does the same.
+//! - Touching an unmapped page gives SEGV_MAPERR.
+//! - A handler that fixes the protection and returns resumes the faulting access.
+//! - mprotect argument errors: unaligned, unknown bits, unmapped range.
 
 use conformance_probes::{check, fail, outcome, report, sys};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};

@@ -1,7 +1,10 @@
-//! Checks nanosleep and clock_nanosleep: a 20 ms sleep lasts at least 20 ms, tv_nsec of
-//! 1e9 or a negative tv_sec is EINVAL, an absolute deadline in the past returns at once,
-//! a CPU-time or invalid clock is rejected, and a signal handler without SA_RESTART
-//! interrupts a long sleep with EINTR and a remaining time below the request.
+//! Checks nanosleep and clock_nanosleep.
+//! - A 20 ms sleep lasts at least 20 ms.
+//! - tv_nsec of 1e9 or a negative tv_sec or tv_nsec is EINVAL.
+//! - An absolute deadline in the past returns at once.
+//! - A thread CPU-time clock is EOPNOTSUPP and an unknown clock EINVAL.
+//! - A handler without SA_RESTART interrupts a long sleep with EINTR, and the remaining
+//!   time is below the request.
 
 use conformance_probes::{check, outcome, sys};
 

@@ -1,7 +1,9 @@
-//! Checks pipe2: O_CLOEXEC and O_NONBLOCK apply to both ends, unknown flags are EINVAL,
-//! data goes through in order, an empty non-blocking read is EAGAIN, a read with no
-//! writer left returns 0, and a write with no reader left is EPIPE (Rust's runtime
-//! ignores SIGPIPE, and so the signal does not end the probe).
+//! Checks pipe2.
+//! - O_CLOEXEC and O_NONBLOCK apply to both ends; unknown flags are EINVAL.
+//! - Data goes through in order; an empty non-blocking read is EAGAIN.
+//! - A read with no writer left returns 0.
+//! - A write with no reader left is EPIPE. Rust's runtime ignores SIGPIPE, and so the
+//!   signal does not end the probe.
 
 use conformance_probes::{fail, outcome, report, result, sys};
 

@@ -1,9 +1,11 @@
-//! Checks pipe capacity: F_GETPIPE_SZ is 65536 by default, a non-blocking writer of
-//! 1000-byte chunks fits 64000 bytes before EAGAIN (four chunks share each of the 16 page
-//! buffers and a fifth does not fit in the rest), FIONREAD counts the queued bytes, F_SETPIPE_SZ
-//! rounds up to a power-of-two number of pages, refuses to shrink below the queued data
-//! with EBUSY, and a write of at most PIPE_BUF bytes into a pipe with less room is EAGAIN
-//! rather than partial.
+//! Checks pipe capacity.
+//! - F_GETPIPE_SZ is 65536 by default.
+//! - A non-blocking writer of 1000-byte chunks fits 64000 bytes before EAGAIN, because four
+//!   chunks share each of the 16 page buffers and a fifth does not fit in the rest.
+//! - FIONREAD counts the queued bytes.
+//! - F_SETPIPE_SZ rounds up to a power-of-two number of pages and rejects shrinking below
+//!   the queued data with EBUSY.
+//! - A write of at most PIPE_BUF bytes into a pipe with less room is EAGAIN, not partial.
 
 use conformance_probes::{outcome, report, result, sys};
 

@@ -1,7 +1,9 @@
-//! Checks /proc/self/maps: lines are sorted and non-overlapping with page-aligned bounds,
-//! the code of main lies in an r-xp mapping of the executable, [stack], [vdso] and [heap]
-//! exist, and a fresh PROT_READ anonymous mapping appears with exactly its range and
-//! permissions "r--p", and disappears after munmap.
+//! Checks /proc/self/maps.
+//! - Lines are sorted, non-overlapping and page-aligned.
+//! - The code of main lies in an r-xp mapping of the executable.
+//! - [stack], [vdso] and [heap] exist with the usual permissions.
+//! - A fresh PROT_READ anonymous mapping appears with exactly its range and "r--p", and
+//!   disappears after munmap.
 
 use conformance_probes::{check, fail, sys};
 

@@ -1,7 +1,9 @@
-//! Checks rseq: glibc registers a 32-byte rseq area at startup (__rseq_size), so a second
-//! registration of the same area is EBUSY, with a wrong signature EPERM and of another
-//! area EINVAL; unregistering glibc's area and registering a new one works, the kernel
-//! stores a valid cpu_id in it, and misaligned, short or flagged requests are EINVAL.
+//! Checks rseq against glibc's own registration.
+//! - glibc registers a 32-byte area at startup (__rseq_size). Registering it again is EBUSY,
+//!   with a wrong signature EPERM, and registering another area EINVAL.
+//! - After unregistering glibc's area, a new area registers and the kernel stores a valid
+//!   cpu_id in it; unregistering resets cpu_id to -1.
+//! - Misaligned, short, flagged or unmapped requests are EINVAL or EFAULT.
 
 use conformance_probes::{check, outcome, report, sys};
 

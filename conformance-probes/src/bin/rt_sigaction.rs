@@ -1,8 +1,10 @@
-//! Checks rt_sigaction with the arm64 kernel struct (handler, flags, restorer, mask; 32
-//! bytes): the initial SIGUSR1 action is SIG_DFL, an installed action reads back with its
-//! flags and mask (SIGKILL/SIGSTOP dropped from the mask), unknown flag bits are cleared,
-//! restoring the old action works, and SIGKILL, SIGSTOP, signal 0 and 65, and a sigset
-//! size other than 8 are EINVAL.
+//! Checks rt_sigaction with the arm64 kernel struct (handler, flags, restorer, mask;
+//! 32 bytes).
+//! - The initial SIGUSR1 action is SIG_DFL.
+//! - An installed action reads back with its flags and mask, minus SIGKILL and SIGSTOP.
+//! - Unknown flag bits (0x400) are cleared; restoring the old action works.
+//! - SIGKILL, SIGSTOP, signal 0 and 65, and a sigset size other than 8 are EINVAL.
+//! - Rust's runtime has set SIGPIPE to SIG_IGN before main.
 
 use conformance_probes::{outcome, report, sys};
 

@@ -1,9 +1,10 @@
-//! Checks signal delivery and return: siginfo fields for kill (SI_USER) and tgkill
-//! (SI_TKILL) with si_pid and si_uid of the sender, the signal and sa_mask blocked inside
-//! the handler and the mask restored after it, SA_NODEFER, SA_RESETHAND, SA_ONSTACK with
-//! sigaltstack (SS_ONSTACK reported inside), delivery order of two pending standard
-//! signals (lower number first), and registers and floating point state kept across the
-//! handler.
+//! Checks signal delivery and return from the handler.
+//! - siginfo for kill (SI_USER) and tgkill (SI_TKILL) names the sender's pid and uid.
+//! - The signal and sa_mask are blocked inside the handler; the mask is restored after it.
+//! - SA_NODEFER leaves the signal unblocked; SA_RESETHAND resets the handler to SIG_DFL.
+//! - SA_ONSTACK runs the handler on the sigaltstack, which reports SS_ONSTACK inside.
+//! - Two pending standard signals are delivered lower number first.
+//! - Floating point state survives the handler.
 
 use conformance_probes::{check, report, sys};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};

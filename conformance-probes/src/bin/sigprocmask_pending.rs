@@ -1,7 +1,9 @@
-//! Checks rt_sigprocmask and rt_sigpending: the old mask reads back, SIGKILL and SIGSTOP
-//! can never be blocked, a blocked signal stays pending (visible in rt_sigpending) and is
-//! delivered exactly once on unblock, standard signals do not queue while real-time
-//! signals do, and an invalid `how` or sigset size is EINVAL.
+//! Checks rt_sigprocmask and rt_sigpending.
+//! - The old mask reads back; SIGKILL and SIGSTOP can never be blocked.
+//! - A blocked signal stays pending (visible in rt_sigpending) and is delivered once on
+//!   unblock.
+//! - Standard signals do not queue; real-time signals do.
+//! - An invalid `how` or a sigset size other than 8 is EINVAL.
 
 use conformance_probes::{outcome, report, sys};
 use std::sync::atomic::{AtomicU32, Ordering};

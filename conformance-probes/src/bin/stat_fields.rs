@@ -1,7 +1,8 @@
-//! Checks the struct stat fields that newfstatat and fstat fill for a regular file, a
-//! directory, a symlink (lstat) and a FIFO: file type and permission bits, size, link
-//! count, owner equal to the caller's ids, and fstat agreeing with stat by path. Block
-//! size, inode and device numbers are compared, never printed.
+//! Checks the struct stat fields for a regular file, a directory, a symlink (lstat) and
+//! a FIFO.
+//! - File type and permission bits, size, link count, owner equal to the caller's ids.
+//! - fstat agrees with stat by path; a hard link shares the inode.
+//! Block size, inode and device numbers are compared, never printed.
 
 use conformance_probes::{check, fail, report, TempDir};
 use std::os::unix::fs::{symlink, MetadataExt, OpenOptionsExt};

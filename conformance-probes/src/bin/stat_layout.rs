@@ -1,7 +1,9 @@
-//! Checks the arm64 struct stat layout as the kernel writes it: 128 bytes (nothing after
-//! them touched), st_mode at offset 16 (u32), st_nlink at 20 (u32), st_uid at 24,
-//! st_gid at 28, st_size at 48 (i64), st_blksize at 56 (i32), st_blocks at 64, and the
-//! timestamps at 72/88/104 as (sec, nsec) pairs; also EFAULT for a bad buffer or path.
+//! Checks the arm64 struct stat layout as the kernel writes it.
+//! - 128 bytes, and nothing after them is touched.
+//! - st_ino at 8, st_mode at 16 (u32), st_nlink at 20 (u32), st_uid at 24, st_gid at 28,
+//!   st_size at 48, st_blksize at 56, st_blocks at 64.
+//! - The timestamps are (sec, nsec) pairs at 72, 88 and 104.
+//! - A bad buffer or path is EFAULT; an unknown flag is EINVAL.
 
 use conformance_probes::{check, cstring, fail, outcome, ptr, report, sys, TempDir, BAD_POINTER};
 
