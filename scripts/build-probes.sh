@@ -15,4 +15,4 @@ env \
   LD_LIBRARY_PATH="$rust/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --quiet --target "$probe_target" --target-dir "$probes_dir/target" "$@"
+  cargo build --quiet --locked --target "$probe_target" --target-dir "$probes_dir/target" "$@"

@@ -7,7 +7,7 @@
 # arm64 kernel under qemu-system-aarch64 once, runs every named probe (default: all) the
 # same way scripts/run-probe.sh runs it under carrick, and writes DIR/NAME.out (default
 # DIR: conformance-probes/expected): the probe's stdout followed by `exit=STATUS`.
-# The console log of the boot is kept in DIR/.oracle-console.log only on failure.
+# When the boot fails, its console log is kept as ${TMPDIR:-/tmp}/carrick-oracle-console.log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/probe-common.sh"
 
@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     -h | --help)
-      sed -n '2,11p' "$0"
+      awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"
       exit 0
       ;;
     -*)
@@ -97,17 +97,22 @@ chmod +x "$initramfs/init"
 echo "oracle: booting $(basename "$(ls "$toolchain_dir"/kernel/.installed-*)" | sed 's/^.installed-//') with ${#names[@]} probes"
 start=$(date +%s)
 console="$work/console.log"
+kept_console="${TMPDIR:-/tmp}/carrick-oracle-console.log"
 if ! timeout 600 qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -m 1024 -smp 2 \
   -nographic -no-reboot -nic none -kernel "$toolchain_dir/kernel/Image" \
   -initrd "$work/init.cpio.gz" -append 'console=ttyAMA0 quiet panic=-1' \
   </dev/null >"$console" 2>&1; then
-  echo "oracle: qemu-system-aarch64 failed or timed out; console log follows" >&2
+  cp "$console" "$kept_console"
+  echo "oracle: qemu-system-aarch64 failed or timed out after 600 s; last console lines" \
+    "(full log: $kept_console):" >&2
   tail -n 40 "$console" >&2
   exit 1
 fi
 tr -d '\r' <"$console" >"$work/console.txt"
 if ! grep -qx '==oracle end==' "$work/console.txt"; then
-  echo "oracle: the guest did not finish its run; last console lines:" >&2
+  cp "$work/console.txt" "$kept_console"
+  echo "oracle: the guest did not reach the end of /init; last console lines" \
+    "(full log: $kept_console):" >&2
   tail -n 40 "$work/console.txt" >&2
   exit 1
 fi

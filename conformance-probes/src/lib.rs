@@ -48,25 +48,10 @@ impl Display for Errno {
     }
 }
 
-/// Returns the errno left by the last failing libc call.
-pub fn last_errno() -> Errno {
-    Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-}
-
-/// Converts a libc-style return (`-1` plus errno) into a `Result`.
-pub fn libc_result<T: Into<i64> + Copy>(value: T) -> Result<i64, Errno> {
-    let value = value.into();
-    if value == -1 {
-        Err(last_errno())
-    } else {
-        Ok(value)
-    }
-}
-
 /// Issues Linux syscall `number` with up to six arguments by `svc #0`.
 ///
-/// Returns the non-negative result, or the errno for a result in `-4095..=-1`, as the
-/// kernel's return convention defines.
+/// Returns x0 as the kernel left it, except that a value in `-4095..=-1` (the kernel's
+/// error convention) becomes `Err` with that errno.
 ///
 /// # Safety
 /// The syscall may read or write memory through any argument, change mappings, or end
@@ -100,7 +85,7 @@ pub unsafe fn sys(number: i64, args: &[u64]) -> Result<u64, Errno> {
     }
 }
 
-/// An address that is never mapped in a probe: the kernel must answer EFAULT for it.
+/// An address that is never mapped in a probe: the kernel returns EFAULT for it.
 pub const BAD_POINTER: u64 = 0x10;
 
 /// Returns the address of a page that was mapped and then unmapped, so it is a valid
@@ -171,7 +156,8 @@ pub fn ptr(text: &std::ffi::CStr) -> u64 {
     text.as_ptr() as u64
 }
 
-/// Exits the process with `status` after a fatal probe setup error, naming what failed.
+/// Prints `setup_failed=WHAT: ERROR` and exits with status 2, for a probe whose setup
+/// failed so that it cannot check anything.
 pub fn fail(what: &str, error: impl Display) -> ! {
     println!("setup_failed={what}: {error}");
     std::process::exit(2);

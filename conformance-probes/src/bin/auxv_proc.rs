@@ -1,6 +1,7 @@
-//! Checks /proc/self/auxv: it is a list of (type, value) u64 pairs ending in AT_NULL,
-//! lists the entry types in the kernel's order, and each value equals getauxval's.
-//! Values themselves vary with the CPU and address layout and are not printed.
+//! Checks /proc/self/auxv.
+//! - It is a list of (type, value) u64 pairs ending in AT_NULL.
+//! - The entry types come in the kernel's order, and each value equals getauxval's.
+//! The values vary with the CPU and the address layout and are not printed.
 
 use conformance_probes::{check, fail, report};
 

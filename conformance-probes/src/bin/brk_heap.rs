@@ -1,6 +1,8 @@
-//! Checks brk: brk(0) returns the current break, growing returns exactly the requested
-//! (unaligned) address and the new memory is zeroed and writable, a request below the
-//! start of the heap fails by returning the unchanged break, and shrinking back works.
+//! Checks brk.
+//! - brk(0) returns the current break; growing returns exactly the requested, unaligned
+//!   address, and the new memory is zeroed and writable.
+//! - A request below the heap or far above it fails by returning the unchanged break.
+//! - Shrinking back works, and pages grown again are zero.
 //! All calls happen before any output so that glibc's malloc does not move the break.
 
 use conformance_probes::{check, sys};

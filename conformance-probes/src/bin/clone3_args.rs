@@ -1,8 +1,9 @@
-//! Checks clone3's argument validation and its fork-like use: a size below 64 bytes is
-//! EINVAL, a size above a page is E2BIG, non-zero bytes past the known struct are E2BIG,
-//! unknown flag bits, an invalid exit_signal and CLONE_THREAD without CLONE_SIGHAND are
-//! EINVAL, and with exit_signal = SIGCHLD and no flags it forks a child whose exit status
-//! the parent collects.
+//! Checks clone3.
+//! - A size below 64 bytes is EINVAL; above a page, E2BIG.
+//! - Non-zero bytes past the known struct are E2BIG.
+//! - Unknown flag bits, an invalid exit_signal and CLONE_THREAD without CLONE_SIGHAND are
+//!   EINVAL; a bad pointer is EFAULT.
+//! - With exit_signal = SIGCHLD and no flags it forks a child that the parent reaps.
 
 use conformance_probes::{outcome, report, sys};
 

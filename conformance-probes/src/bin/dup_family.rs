@@ -1,7 +1,10 @@
-//! Checks dup, dup3 and F_DUPFD: dup returns the lowest free fd, dup3 onto an open fd
-//! closes it silently, dup3 with equal fds is EINVAL (dup2 semantics return the fd),
-//! dup3 honours only O_CLOEXEC, F_DUPFD/F_DUPFD_CLOEXEC pick the lowest fd >= arg and
-//! reject an arg at or above RLIMIT_NOFILE, and dup'ed fds share offset and status flags.
+//! Checks dup, dup3 and F_DUPFD.
+//! - dup returns the lowest free fd; dup3 onto an open fd closes it silently.
+//! - dup3 with equal fds or flags other than O_CLOEXEC is EINVAL; libc's dup2 with equal
+//!   fds returns the fd.
+//! - F_DUPFD and F_DUPFD_CLOEXEC pick the lowest fd >= arg and reject an arg at or above
+//!   RLIMIT_NOFILE.
+//! - Duplicates share the offset and status flags, but not FD_CLOEXEC.
 
 use conformance_probes::{fail, outcome, report, result, sys, TempDir};
 

@@ -1,8 +1,9 @@
-//! Checks that bad user pointers make syscalls fail with EFAULT instead of crashing:
-//! read, write, pipe2, clock_gettime, getrandom, uname, rt_sigaction, getcwd and
-//! nanosleep with an address that was never mapped and with a page that was unmapped.
-//! Also checks that a file read whose buffer runs into an unmapped page returns the bytes
-//! that fit before it, while such a pipe write fails whole.
+//! Checks that bad user pointers make syscalls fail with EFAULT instead of crashing.
+//! - read, write, pipe2, clock_gettime, getrandom, uname, rt_sigaction, getcwd and
+//!   nanosleep, with an address that was never mapped and with an unmapped page.
+//! - A zero-length write from a bad pointer succeeds.
+//! - A file read whose buffer runs into an unmapped page returns the bytes that fit
+//!   before it, while such a pipe write fails whole.
 
 use conformance_probes::{
     check, fail, outcome, report, result, sys, unmapped_page, TempDir, BAD_POINTER,

@@ -1,8 +1,7 @@
-//! Checks that syscall numbers arm64 does not define fail with ENOSYS without side
-//! effects: the unused arch-specific slot 244, numbers past the table (500, 1000,
-//! 0x7fffffff), the deprecated asm-generic numbers arm64 never enabled (1024 open, 1079
-//! fork), and -1; the process keeps running afterwards.
-//! Also checks that the number is read as a 32-bit int: 2^32 + 172 runs getpid.
+//! Checks that syscall numbers arm64 does not define fail with ENOSYS.
+//! - The unused arch-specific slot 244, numbers past the table (500, 1000, 0x7fffffff),
+//!   the deprecated asm-generic numbers arm64 never enabled (1024 open, 1079 fork), and -1.
+//! - The number is read as a 32-bit int, so 2^32 + 172 runs getpid.
 
 use conformance_probes::{check, outcome, report, sys};
 

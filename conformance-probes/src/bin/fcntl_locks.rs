@@ -1,7 +1,7 @@
 //! Checks POSIX record locks and OFD locks.
 //! - struct flock is 32 bytes with l_start at 8 and l_pid at 24.
 //! - A process never conflicts with its own POSIX locks.
-//! - A forked child sees the parent's lock through F_GETLK (l_pid = parent) and its F_SETLK
+//! - A forked child reads the parent's lock through F_GETLK (l_pid = parent) and its F_SETLK
 //!   fails with EAGAIN, while a disjoint range locks fine.
 //! - Two OFD locks on separate open file descriptions conflict inside one process.
 //! - A bad l_type or l_whence is EINVAL; a write lock on a read-only fd is EBADF.

@@ -1,6 +1,8 @@
-//! Checks getdents64 failures: a buffer too small for one record is EINVAL, a regular
-//! file is ENOTDIR, a closed fd is EBADF, a bad buffer is EFAULT, and a small buffer
-//! returns whole records only, so reading in small steps yields every entry once.
+//! Checks getdents64 failures and small buffers.
+//! - A buffer too small for one record is EINVAL; a regular file is ENOTDIR.
+//! - A closed fd is EBADF; a bad buffer is EFAULT.
+//! - A 64-byte buffer returns whole records only, so reading in steps yields every entry
+//!   exactly once.
 
 use conformance_probes::{check, fail, outcome, report, sys, TempDir, BAD_POINTER};
 use std::os::unix::io::AsRawFd;

@@ -1,7 +1,9 @@
-//! Checks getdents64 records: each d_reclen is a multiple of 8 and holds the 19-byte
-//! header plus the NUL-terminated name, the names are exactly ".", "..", and the created
-//! entries, d_type is DT_DIR/DT_REG/DT_LNK/DT_FIFO as appropriate, d_ino equals the
-//! entry's st_ino, and a second call at the end returns 0.
+//! Checks getdents64 records.
+//! - Each d_reclen is the 19-byte header plus the NUL-terminated name, rounded up to 8.
+//! - The records fill exactly the returned length, and a second call at the end returns 0.
+//! - The names are ".", ".." and the created entries.
+//! - d_type is DT_DIR, DT_REG, DT_LNK or DT_FIFO as appropriate (printed as numbers).
+//! - d_ino equals the entry's st_ino.
 
 use conformance_probes::{check, fail, report, sys, TempDir};
 use std::os::unix::fs::MetadataExt;

@@ -1,6 +1,8 @@
-//! Checks getrandom: it fills the requested length with GRND_NONBLOCK, GRND_RANDOM and
-//! GRND_INSECURE, a zero length returns 0, unknown flags and GRND_INSECURE|GRND_RANDOM are
-//! EINVAL, two 32-byte reads differ, and a bad buffer is EFAULT.
+//! Checks getrandom.
+//! - It fills the requested length with no flags, GRND_NONBLOCK, GRND_RANDOM and
+//!   GRND_INSECURE, including 1 MiB at once; a zero length returns 0.
+//! - Unknown flags and GRND_INSECURE|GRND_RANDOM are EINVAL; a bad buffer is EFAULT.
+//! - Two 32-byte reads differ.
 
 use conformance_probes::{check, outcome, result, sys};
 

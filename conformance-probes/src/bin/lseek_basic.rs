@@ -1,6 +1,9 @@
-//! Checks lseek: SEEK_SET/SEEK_CUR/SEEK_END results, EINVAL for a negative result or a
-//! bad whence, seeking past the end and writing leaves a zero-filled hole and extends the
-//! size, ESPIPE on a pipe, and the offset is shared between dup'ed fds.
+//! Checks lseek.
+//! - SEEK_SET, SEEK_CUR and SEEK_END results, and a 1 TiB offset.
+//! - A negative result or an unknown whence is EINVAL and leaves the offset unchanged.
+//! - Writing past the end leaves a zero-filled hole and extends the size.
+//! - A pipe is ESPIPE; /dev/null accepts any offset and returns 0.
+//! - Duplicated fds share the offset.
 
 use conformance_probes::{fail, outcome, report, result, sys, TempDir};
 

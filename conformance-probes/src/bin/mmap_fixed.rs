@@ -1,8 +1,10 @@
-//! Checks MAP_FIXED and MAP_FIXED_NOREPLACE: MAP_FIXED over the middle of an existing
-//! mapping replaces those pages with zeros and keeps the neighbours, MAP_FIXED_NOREPLACE
-//! over any existing page is EEXIST, and on a free range it returns exactly the address.
-//! Also checks a private file mapping: content matches the file, writes stay private, and
-//! bytes past EOF in the last page read as zero.
+//! Checks MAP_FIXED, MAP_FIXED_NOREPLACE and file mappings.
+//! - MAP_FIXED over the middle of a mapping zeroes those pages and keeps the neighbours.
+//! - MAP_FIXED_NOREPLACE over any existing page is EEXIST; on a free range it returns
+//!   exactly the address.
+//! - A private file mapping shows the file, keeps writes private, and reads zeros past EOF.
+//! - MAP_SHARED writes reach the file; a shared writable mapping of a read-only fd is
+//!   EACCES.
 
 use conformance_probes::{check, fail, outcome, sys, TempDir};
 use std::os::unix::io::AsRawFd;

@@ -1,5 +1,7 @@
-//! Checks close-on-exec bookkeeping: O_CLOEXEC sets FD_CLOEXEC, a plain open does not,
-//! F_SETFD toggles it, F_GETFD ignores the file's status flags, and dup never copies it.
+//! Checks close-on-exec bookkeeping.
+//! - O_CLOEXEC and SOCK_CLOEXEC set FD_CLOEXEC; a plain open does not.
+//! - F_SETFD sets and clears it and ignores other bits; F_SETFL does not touch it.
+//! - dup never copies it.
 
 use conformance_probes::{fail, report, TempDir};
 

@@ -1,7 +1,8 @@
-//! Checks openat with directories: O_DIRECTORY on a regular file is ENOTDIR and on a
-//! directory or a symlink to one succeeds, opening a directory for writing is EISDIR,
-//! a trailing slash on a regular file is ENOTDIR, and O_CREAT on an existing directory
-//! is EISDIR.
+//! Checks openat with directories.
+//! - O_DIRECTORY on a regular file is ENOTDIR; on a directory or a symlink to one it opens.
+//! - Opening a directory for writing or with O_CREAT is EISDIR; O_PATH opens it.
+//! - A trailing slash on a regular file is ENOTDIR, and O_CREAT with one is EISDIR.
+//! - O_CREAT|O_DIRECTORY is EINVAL.
 
 use conformance_probes::{fail, outcome, ptr, sys, TempDir};
 

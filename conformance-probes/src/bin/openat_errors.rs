@@ -1,7 +1,10 @@
-//! Checks openat path errors: ENOENT for a missing file or an empty path, ENOTDIR for a
-//! file used as a directory (in the path or as dirfd), ENAMETOOLONG for a 256-byte
-//! component and for a path of PATH_MAX bytes, EFAULT for a bad path pointer, EBADF for
-//! a bad dirfd with a relative path (but not with an absolute one), EINVAL for bad flags.
+//! Checks openat path errors.
+//! - ENOENT for a missing file, a missing parent or an empty path.
+//! - ENOTDIR for a file used as a directory, in the path or as dirfd.
+//! - ENAMETOOLONG for a 256-byte component and for a 4097-byte path.
+//! - EFAULT for a bad path pointer.
+//! - EBADF for a bad dirfd with a relative path, but not with an absolute one.
+//! - Access mode 3 is accepted; O_CREAT in a missing directory or in /proc is ENOENT.
 
 use conformance_probes::{cstring, fail, outcome, ptr, sys, TempDir, BAD_POINTER};
 

@@ -1,6 +1,8 @@
-//! Checks O_EXCL: with O_CREAT it fails with EEXIST on an existing file and on a dangling
-//! symlink (which is not followed), it creates a new file exactly once, and without
-//! O_CREAT it is ignored for regular files.
+//! Checks O_EXCL.
+//! - With O_CREAT it is EEXIST on an existing file, on a symlink to one, and on a dangling
+//!   symlink, whose target is not created.
+//! - It creates a new file exactly once; on a directory it is EISDIR.
+//! - Without O_CREAT it is ignored for regular files.
 
 use conformance_probes::{check, fail, outcome, ptr, sys, TempDir};
 

@@ -1,6 +1,9 @@
-//! Checks O_NOFOLLOW: on a final symlink it is ELOOP, with O_PATH it opens the link
-//! itself (fstat shows S_IFLNK), symlinks in earlier components are still followed, and
-//! a symlink loop or dangling link fails with ELOOP and ENOENT.
+//! Checks O_NOFOLLOW and symlink resolution in openat.
+//! - O_NOFOLLOW on a final symlink is ELOOP, also with O_CREAT; earlier components are
+//!   still followed.
+//! - O_PATH|O_NOFOLLOW opens the link itself: fstat shows S_IFLNK and read is EBADF.
+//! - A symlink loop is ELOOP; a dangling link is ENOENT, and O_CREAT through it creates
+//!   the target.
 
 use conformance_probes::{check, fail, outcome, ptr, sys, TempDir};
 

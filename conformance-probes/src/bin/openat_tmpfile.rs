@@ -1,6 +1,8 @@
-//! Checks O_TMPFILE: it needs write access (O_RDONLY is EINVAL), on a regular file it is
-//! ENOTDIR, the unnamed file has nlink 0 and is absent from the directory, linkat through
-//! /proc/self/fd gives it a name (nlink 1), and O_EXCL forbids that link.
+//! Checks O_TMPFILE.
+//! - O_RDONLY is EINVAL; a regular file is ENOTDIR; a missing directory is ENOENT.
+//! - The unnamed file has nlink 0, mode 0600 as requested, and no directory entry.
+//! - linkat through /proc/self/fd with AT_SYMLINK_FOLLOW names it (nlink 1).
+//! - With O_EXCL that linkat is ENOENT.
 
 use conformance_probes::{check, cstring, fail, outcome, ptr, report, sys, TempDir};
 

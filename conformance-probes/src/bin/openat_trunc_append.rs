@@ -1,6 +1,8 @@
-//! Checks O_TRUNC and O_APPEND: O_TRUNC empties a file even with O_RDONLY, O_APPEND writes
-//! land at the end whatever the offset, pwrite on an O_APPEND fd also appends (a
-//! documented Linux quirk), and lseek reports the end after an append.
+//! Checks O_TRUNC and O_APPEND.
+//! - O_TRUNC empties a file, even with O_RDONLY.
+//! - O_APPEND writes land at the end whatever the offset, and lseek then reports the end.
+//! - pwrite on an O_APPEND fd also appends (a documented Linux quirk).
+//! - Clearing O_APPEND with F_SETFL makes writes use the offset again.
 
 use conformance_probes::{fail, report, TempDir};
 use std::os::unix::io::AsRawFd;

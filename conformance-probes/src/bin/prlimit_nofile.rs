@@ -1,6 +1,9 @@
-//! Checks prlimit64 and the limits it enforces: reading RLIMIT_NOFILE gives cur <= max,
-//! lowering the soft limit reads back and makes opening past it EMFILE, cur above max and
-//! an unknown resource are EINVAL, getrlimit agrees with prlimit64, and a bad pid is ESRCH.
+//! Checks prlimit64 and the RLIMIT_NOFILE limit it sets.
+//! - Reading gives cur <= max, and getrlimit agrees.
+//! - Lowering the soft limit to 16 reads back; new fds stay below it, then EMFILE, and
+//!   F_DUPFD at the limit is EINVAL.
+//! - cur above max and an unknown resource are EINVAL; an unknown pid is ESRCH; a bad
+//!   pointer is EFAULT.
 
 use conformance_probes::{check, outcome, report, sys};
 

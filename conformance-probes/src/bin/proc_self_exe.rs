@@ -1,6 +1,8 @@
-//! Checks /proc/self/exe: readlink gives an absolute path ending in the probe's name, a
-//! short buffer truncates without a NUL and returns the buffer size, the link opens to
-//! the running ELF file, and readlink of a non-link is EINVAL.
+//! Checks /proc/self/exe.
+//! - readlink gives an absolute path ending in the probe's name, without a NUL.
+//! - A short buffer truncates and returns the buffer size; a zero-size buffer is EINVAL.
+//! - The link opens to the running ELF file (class 2, machine 183 = EM_AARCH64).
+//! - readlink of a file that is not a link is EINVAL.
 
 use conformance_probes::{check, cstring, fail, outcome, ptr, report, sys};
 use std::io::Read;

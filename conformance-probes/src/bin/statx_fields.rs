@@ -1,6 +1,9 @@
-//! Checks statx: the basic-stats mask is returned for STATX_BASIC_STATS, the fields agree
-//! with fstat, AT_EMPTY_PATH works on an fd, struct statx is 256 bytes (nothing after it
-//! touched), and invalid masks, flags and pointers fail with EINVAL, EFAULT and ENOENT.
+//! Checks statx.
+//! - STATX_BASIC_STATS comes back in stx_mask and the fields agree with stat.
+//! - struct statx is 256 bytes, and nothing after it is touched.
+//! - AT_EMPTY_PATH works on an fd and is required for an empty path.
+//! - A reserved mask bit, an unknown flag or both sync flags are EINVAL; bad pointers are
+//!   EFAULT; a missing file is ENOENT; a bad dirfd is EBADF; mask 0 succeeds.
 
 use conformance_probes::{check, cstring, fail, outcome, ptr, report, sys, TempDir, BAD_POINTER};
 use std::os::unix::fs::MetadataExt;

@@ -1,6 +1,8 @@
-//! Checks umask: the probe starts with 022 (as the runner sets it), umask returns the
-//! previous mask, only the 0777 bits are kept, and open, mkdir and mkfifo apply the mask
-//! to the requested mode while chmod ignores it.
+//! Checks umask.
+//! - The probe starts with 022, as both runners set it; umask returns the previous mask
+//!   and keeps only the 0777 bits.
+//! - open, mkdir and mkfifo apply the mask to the requested mode, including the sticky
+//!   bit on mkdir; chmod ignores it.
 
 use conformance_probes::{fail, report, TempDir};
 use std::os::unix::fs::PermissionsExt;

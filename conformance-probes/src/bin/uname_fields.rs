@@ -1,7 +1,8 @@
-//! Checks the uname fields the kernel fixes on arm64 (sysname "Linux", machine
-//! "aarch64"), that each field is NUL-terminated within its 65 bytes, and that the
-//! kernel writes exactly sizeof(struct utsname) = 390 bytes and returns EFAULT for a bad
-//! buffer. The release, version and node name vary and are not printed.
+//! Checks uname.
+//! - The kernel fixes sysname "Linux" and machine "aarch64"; the release, version and node
+//!   name vary and are not printed.
+//! - Each field is NUL-terminated within its 65 bytes, and exactly 390 bytes are written.
+//! - A bad buffer is EFAULT.
 
 use conformance_probes::{check, outcome, report, sys, unmapped_page, BAD_POINTER};
 
