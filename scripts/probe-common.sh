@@ -76,12 +76,16 @@ run_probe_under_carrick() {
   cwd="$(mktemp -d "${TMPDIR:-/tmp}/carrick-probe-cwd.XXXXXX")"
   status=0
   started=$SECONDS
-  (
-    cd "$cwd"
-    umask "$probe_umask"
-    exec timeout -k 2 "$probe_timeout" env -i "${probe_env[@]}" \
-      "$carrick_bin" run-elf "$probe_bin_dir/$name" </dev/null >"$cwd.stdout" 2>"$stderr_file"
-  ) || status=$?
+  # The braces' 2>/dev/null drops bash's "Segmentation fault" notice for a probe that
+  # dies by a signal; the probe's own stderr still goes to $stderr_file.
+  {
+    (
+      cd "$cwd"
+      umask "$probe_umask"
+      exec timeout -k 2 "$probe_timeout" env -i "${probe_env[@]}" \
+        "$carrick_bin" run-elf "$probe_bin_dir/$name" </dev/null >"$cwd.stdout" 2>"$stderr_file"
+    )
+  } 2>/dev/null || status=$?
   probe_timed_out=0
   if [ $((SECONDS - started)) -ge "$probe_timeout" ] && { [ "$status" = 124 ] || [ "$status" = 137 ]; }; then
     probe_timed_out=1
