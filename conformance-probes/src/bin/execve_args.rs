@@ -55,11 +55,13 @@ fn child(args: &[String]) {
     {
         report(&format!("child_argv[{index}]"), format!("{arg:?}"));
     }
+
     let mut env: Vec<String> = std::env::vars_os()
         .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
         .collect();
     env.sort();
     report("child_env", env.join(";"));
+
     let expected_pid: i32 = args.last().and_then(|pid| pid.parse().ok()).unwrap_or(-1);
     // SAFETY: getpid has no memory effects.
     check("child_same_pid", unsafe { libc::getpid() } == expected_pid);
@@ -72,6 +74,7 @@ fn child(args: &[String]) {
     };
     report("child_plain_fd_open", plain >= 0);
     report("child_cloexec_fd_open", cloexec >= 0);
+
     report("child_ignored_sigusr2_handler", handler_of(libc::SIGUSR2));
     report("child_handled_sigusr1_handler", handler_of(libc::SIGUSR1));
     let mut mask = 0u64;
