@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what building and recording conformance probes needs into
 # conformance-probes/.toolchain (git-ignored), without installing any Debian package:
-#   rust/      Debian's rustc-web with the x86_64 and aarch64 std (rustup cannot fetch
-#              targets here), extracted from the .debs
+#   rust/      Debian's rustc-web and clippy with the x86_64 and aarch64 std (rustup
+#              cannot fetch targets here), extracted from the .debs
 #   kernel/    the arm64 kernel Image that Debian's linux-image-arm64:arm64 depends on
 #   busybox    a static arm64 busybox, the oracle's /init shell
 # Needs the arm64 package architecture and the apt packages from scripts/setup.sh
@@ -16,6 +16,7 @@ debs="$toolchain/debs"
 rust_version="1.96"
 rust_packages=(
   rustc-web
+  rust-web-clippy
   libstd-rust-web-dev
   libstd-rust-web-dev:arm64
   "libstd-rust-web-$rust_version"
@@ -29,14 +30,17 @@ download() {
 }
 
 install_rust() {
-  local stamp="$toolchain/rust/.installed-$rust_version"
+  # The stamp names the package set, so adding a package reinstalls once.
+  local stamp="$toolchain/rust/.installed-$rust_version-with-clippy"
   [ -e "$stamp" ] && return 0
 
-  echo "probe-toolchain: installing rustc $rust_version with the aarch64 std"
-  rm -rf "$toolchain/rust" "$debs"/rustc-web_* "$debs"/libstd-rust-web* "$debs"/libllvm22_*
+  echo "probe-toolchain: installing rustc and clippy $rust_version with the aarch64 std"
+  rm -rf "$toolchain/rust" "$debs"/rustc-web_* "$debs"/rust-web-clippy_* \
+    "$debs"/libstd-rust-web* "$debs"/libllvm22_*
   download "${rust_packages[@]}"
   mkdir -p "$toolchain/rust"
-  for deb in "$debs"/rustc-web_*.deb "$debs"/libstd-rust-web*.deb "$debs"/libllvm22_*.deb; do
+  for deb in "$debs"/rustc-web_*.deb "$debs"/rust-web-clippy_*.deb "$debs"/libstd-rust-web*.deb \
+    "$debs"/libllvm22_*.deb; do
     dpkg-deb -x "$deb" "$toolchain/rust"
   done
 

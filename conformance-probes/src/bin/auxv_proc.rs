@@ -1,13 +1,14 @@
 //! Checks /proc/self/auxv.
 //! - It is a list of (type, value) u64 pairs ending in AT_NULL.
 //! - The entry types come in the kernel's order, and each value equals getauxval's.
+//!
 //! The values vary with the CPU and the address layout and are not printed.
 
 use conformance_probes::{check, fail, report};
 
 fn main() {
     let raw = std::fs::read("/proc/self/auxv").unwrap_or_else(|e| fail("read /proc/self/auxv", e));
-    check("length_multiple_of_16", raw.len() % 16 == 0);
+    check("length_multiple_of_16", raw.len().is_multiple_of(16));
     let mut pairs = Vec::new();
     for chunk in raw.chunks_exact(16) {
         let mut kind = [0u8; 8];

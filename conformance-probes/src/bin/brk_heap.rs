@@ -3,6 +3,7 @@
 //!   address, and the new memory is zeroed and writable.
 //! - A request below the heap or far above it fails by returning the unchanged break.
 //! - Shrinking back works, and pages grown again are zero.
+//!
 //! All calls happen before any output so that glibc's malloc does not move the break.
 
 use conformance_probes::{check, sys};

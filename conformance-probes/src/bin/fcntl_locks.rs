@@ -59,8 +59,9 @@ fn main() {
     outcome("getlk_own", fcntl_lock(fd, libc::F_GETLK, &mut query));
     check("getlk_own_unlocked", query.l_type == libc::F_UNLCK as i16);
 
-    // SAFETY: the child only makes syscalls and leaves with _exit.
+    // SAFETY: getpid has no memory effects.
     let parent = unsafe { libc::getpid() };
+    // SAFETY: the child only makes syscalls and leaves with _exit.
     let child = unsafe { libc::fork() };
     if child == 0 {
         let other = open();

@@ -111,6 +111,7 @@ fn main() {
             check("thread_shares_pid", thread_pid == pid);
             // SAFETY: gettid has no memory effects.
             check("thread_tid_differs", tid != unsafe { libc::gettid() });
+            // SAFETY: gettid has no memory effects.
             check("main_tid_is_pid", pid == unsafe { libc::gettid() });
         }
         Err(_) => check("waiter_returned", false),

@@ -86,13 +86,13 @@ fn main() {
     );
     check(
         "reclen_fits_name",
-        entries.iter().all(|e| e.reclen >= 19 + e.name.len() + 1),
+        entries.iter().all(|e| e.reclen > 19 + e.name.len()),
     );
     check(
         "reclen_minimal",
         entries
             .iter()
-            .all(|e| e.reclen == (19 + e.name.len() + 1 + 7) / 8 * 8),
+            .all(|e| e.reclen == (19 + e.name.len() + 1).div_ceil(8) * 8),
     );
     check("names_nul_terminated", entries.iter().all(|e| e.padded_ok));
     entries.sort_by(|a, b| a.name.cmp(&b.name));

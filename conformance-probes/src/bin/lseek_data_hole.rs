@@ -3,6 +3,7 @@
 //! - SEEK_DATA from inside the hole lands at or before the second extent.
 //! - The implicit hole at EOF equals the size.
 //! - Offsets at or past EOF, a negative offset, and offset 0 in an empty file are ENXIO.
+//!
 //! Only relations are printed, because filesystems may report holes at coarser granularity.
 
 use conformance_probes::{check, fail, outcome, result, sys, TempDir};

@@ -35,7 +35,7 @@ fn main() {
     let rw = libc::PROT_READ | libc::PROT_WRITE;
     let private = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
     let area = mmap(0, 3 * 4096 + 1, rw, private, -1, 0).unwrap_or(0);
-    check("page_aligned", area % 4096 == 0 && area != 0);
+    check("page_aligned", area.is_multiple_of(4096) && area != 0);
     // SAFETY: the mapping is readable for its rounded-up length of four pages.
     let bytes = unsafe { std::slice::from_raw_parts(area as *const u8, 4 * 4096) };
     check("zero_filled_rounded_length", bytes.iter().all(|&b| b == 0));

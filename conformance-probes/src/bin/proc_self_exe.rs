@@ -36,7 +36,7 @@ fn main() {
         "short_buffer_length",
         readlink(&exe, &mut short[..4]).map_or(0, |n| n),
     );
-    check("short_buffer_truncated_prefix", &short[..4] == &target[..4]);
+    check("short_buffer_truncated_prefix", short[..4] == target[..4]);
     check("short_buffer_byte_after_untouched", short[4] == 0xff);
     outcome("zero_buffer", readlink(&exe, &mut short[..0]));
 

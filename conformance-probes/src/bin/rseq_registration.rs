@@ -81,7 +81,7 @@ fn main() {
             std::ptr::read_volatile(&own.cpu_id_start),
         )
     };
-    check("cpu_id_valid", cpu_id >= 0 && cpu_id < 64);
+    check("cpu_id_valid", (0..64).contains(&cpu_id));
     check("cpu_id_start_matches", cpu_id_start as i32 == cpu_id);
     outcome("unregister_own", rseq(own_ptr, 32, UNREGISTER, RSEQ_SIG));
     // SAFETY: as above.

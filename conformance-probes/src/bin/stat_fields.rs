@@ -2,6 +2,7 @@
 //! a FIFO.
 //! - File type and permission bits, size, link count, owner equal to the caller's ids.
 //! - fstat agrees with stat by path; a hard link shares the inode.
+//!
 //! Block size, inode and device numbers are compared, never printed.
 
 use conformance_probes::{check, fail, report, TempDir};
@@ -25,6 +26,7 @@ fn main() {
 
     let file = std::fs::OpenOptions::new()
         .create(true)
+        .truncate(true)
         .write(true)
         .mode(0o640)
         .open(dir.join("file"))
