@@ -10,7 +10,8 @@
 # XFAIL            output differs and conformance-probes/xfail.txt lists the probe
 # UNEXPECTED PASS  output matches but xfail.txt still lists the probe: remove its line
 # Exits 1 on any FAIL or UNEXPECTED PASS, 0 otherwise. The carrick binary is
-# ${CARRICK:-target/debug/carrick}; each probe may run for probe_timeout seconds.
+# ${CARRICK:-target/debug/carrick}. Probes run PROBE_JOBS at a time (default 2), each for
+# at most PROBE_TIMEOUT seconds (default 10).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/probe-common.sh"
 
@@ -19,6 +20,11 @@ if [ ${#names[@]} -eq 0 ]; then
   mapfile -t names < <(list_probes)
 fi
 require_probes "${names[@]}"
+jobs="${PROBE_JOBS:-2}"
+if ! [[ "$jobs" =~ ^[1-9][0-9]*$ ]]; then
+  echo "invalid PROBE_JOBS '$jobs': expected a positive number of parallel probe runs" >&2
+  exit 2
+fi
 
 # xfail.txt: `NAME  reason`, one probe per line; blank lines and `#` comments are skipped.
 declare -A xfail_reason=()
@@ -37,6 +43,10 @@ if [ -f "$xfail_file" ]; then
       echo "$xfail_file:$line_number: '$name' has no reason; write 'NAME  reason'" >&2
       exit 2
     fi
+    if [ -n "${xfail_reason[$name]+set}" ]; then
+      echo "$xfail_file:$line_number: '$name' is listed twice; keep one line" >&2
+      exit 2
+    fi
     xfail_reason["$name"]="$reason"
   done <"$xfail_file"
 fi
@@ -46,6 +56,26 @@ resolve_carrick
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/carrick-conformance.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+
+# Runs one probe in the background and records whether the timeout stopped it.
+run_in_background() {
+  local name="$1"
+  run_probe_under_carrick "$name" "$work/$name.out" "$work/$name.stderr"
+  echo "$probe_timed_out" >"$work/$name.timed_out"
+}
+
+running=0
+for name in "${names[@]}"; do
+  [ -f "$expected_dir/$name.out" ] || continue
+  run_in_background "$name" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+done
+wait
+
 passed=0 failed=0 xfailed=0 unexpected=0
 for name in "${names[@]}"; do
   expected="$expected_dir/$name.out"
@@ -56,7 +86,7 @@ for name in "${names[@]}"; do
     continue
   fi
 
-  run_probe_under_carrick "$name" "$actual" "$work/$name.stderr"
+  probe_timed_out="$(cat "$work/$name.timed_out" 2>/dev/null || echo 0)"
   matched=0
   cmp -s "$expected" "$actual" && matched=1
 

@@ -16,7 +16,7 @@ probe_env=(PATH=/usr/bin:/bin HOME=/tmp LC_ALL=C TZ=UTC)
 # The umask a probe starts with.
 probe_umask=022
 # Seconds a probe may run before the gate or the oracle kills it (PROBE_TIMEOUT overrides).
-probe_timeout="${PROBE_TIMEOUT:-20}"
+probe_timeout="${PROBE_TIMEOUT:-10}"
 
 # Prints the names of all probes (the src/bin/*.rs stems), sorted.
 list_probes() {
