@@ -8,22 +8,25 @@
 //!   without execute permission do not pay QEMU's self-modifying-code check on every store.
 //! - `svc` reaches the interrupt hook with the PC past the instruction; the hook calls the
 //!   trap handler right there, so a syscall never leaves `emu_start`.
-//! - A process-wide ticker thread stops the running vCPU every [`TICK`]. Each stop flushes
-//!   the TLB, because QEMU only resizes its TLB on a flush and starts with 256 entries;
-//!   it also gives the trap handler a chance to switch guest threads.
+//! - A process-wide ticker thread raises a flag every [`TICK`]. The running vCPU notices it
+//!   at its next TLB miss or syscall and stops there, from inside the hook: Unicorn 2.1.5's
+//!   `uc_emu_stop` is not safe from another thread (an instruction right after a TLB fill
+//!   can run twice, unicorn-engine/unicorn#1355), and stopping from a hook is. Each stop
+//!   flushes the TLB, because QEMU only resizes its TLB on a flush and starts with 256
+//!   entries; it also gives the trap handler a chance to switch guest threads.
 //! - Only one thread of the process emulates at a time (see [`serial`]); a trap handler
 //!   wraps host calls that may wait in [`blocking`] so other guest threads run meanwhile.
 //! - A vCPU compares [`GuestMemory::epochs`] with the values it last saw after every trap and
 //!   drops stale translations and translated code.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use unicorn_engine::{
-    uc_ctl, uc_emu_stop, uc_engine, uc_error, Arch, Arm64CpuModel, ControlType, MemType, Mode,
-    Prot as UcProt, RegisterARM64, RegisterARM64CP, TlbEntry, TlbType, Unicorn,
+    uc_ctl, uc_error, Arch, Arm64CpuModel, ControlType, MemType, Mode, Prot as UcProt,
+    RegisterARM64, RegisterARM64CP, TlbEntry, TlbType, Unicorn,
 };
 
 mod serial;
@@ -96,7 +99,6 @@ impl EmuVcpu {
     /// Creates a vCPU whose memory is `mem`, with all registers zero.
     pub fn new(mem: Arc<GuestMemory>) -> Result<EmuVcpu, BackendError> {
         let kick = Arc::new(EmuKick {
-            handle: AtomicPtr::default(),
             pending: AtomicBool::new(false),
         });
         let state = HookState {
@@ -142,7 +144,6 @@ impl EmuVcpu {
         uc.add_intr_hook(on_interrupt)
             .map_err(|e| call_error("add_intr_hook", e))?;
 
-        kick.handle.store(uc.get_handle(), Ordering::Release);
         let hwcaps = hwcaps_from_id_registers(&read_id_registers(&uc));
         Ok(EmuVcpu { uc, kick, hwcaps })
     }
@@ -168,6 +169,7 @@ impl EmuVcpu {
             }),
             Ok(()) => {
                 self.kick.pending.store(false, Ordering::Relaxed);
+                TICK_DUE.store(false, Ordering::Relaxed);
                 // A stop without a trap is a tick or a kick: the moment to let the TLB grow.
                 self.uc
                     .ctl_flush_tlb()
@@ -209,6 +211,7 @@ fn read_id_registers(uc: &Unicorn<'_, HookState>) -> IdRegisters {
 
 /// Unicorn's TLB-miss hook: an identity translation with the region's permissions.
 fn tlb_fill(uc: &mut Unicorn<'_, HookState>, addr: u64, kind: MemType) -> Option<TlbEntry> {
+    stop_if_requested(uc);
     let state = uc.get_data_mut();
     let access = match kind {
         MemType::WRITE => Access::Write,
@@ -306,14 +309,15 @@ fn on_interrupt(uc: &mut Unicorn<'_, HookState>, intno: u32) {
     ticker_check_after_fork();
 
     let mut action = call_handler(uc, trap);
-    if action == TrapAction::Resume && uc.get_data().kick.pending.swap(false, Ordering::Relaxed) {
-        action = call_handler(uc, Trap::Interrupted);
-    }
     if action == TrapAction::Resume {
         if let Err(error) = sync_epochs(uc) {
             uc.get_data_mut().failure = Some(call_error("flush after memory change", error));
             action = TrapAction::Stop;
         }
+    }
+    if action == TrapAction::Resume {
+        // The run loop reports the tick or kick as Trap::Interrupted once emulation stops.
+        stop_if_requested(uc);
     }
     if action == TrapAction::Stop {
         uc.get_data_mut().stopped = true;
@@ -339,9 +343,7 @@ impl Vcpu for EmuVcpu {
                 break Err(call_error("flush after memory change", error));
             }
             let pc = self.pc();
-            set_running(self.uc.get_handle());
             let exit = self.uc.emu_start(pc, 0, 0, 0);
-            clear_running();
 
             let state = self.uc.get_data_mut();
             if let Some(failure) = state.failure.take() {
@@ -372,58 +374,37 @@ impl Vcpu for EmuVcpu {
     }
 }
 
-/// Interrupts one vCPU: marks the request and stops the vCPU if it is emulating now.
+/// Interrupts one vCPU: marks the request, which the vCPU notices at its next TLB miss or
+/// trap (see the module documentation for why it cannot be stopped from here).
 struct EmuKick {
-    handle: AtomicPtr<uc_engine>,
     pending: AtomicBool,
 }
 
 impl Kick for EmuKick {
     fn kick(&self) {
         self.pending.store(true, Ordering::Relaxed);
-        stop_if_running(self.handle.load(Ordering::Acquire));
     }
 }
 
-// At most one vCPU of the process emulates at a time, so one slot names it. The ticker
-// and kickers stop it through `stop_if_running`; `clear_running` waits for them to finish,
-// so no Unicorn handle is used after its vCPU left `emu_start` (and may be freed).
-static RUNNING: AtomicPtr<uc_engine> = AtomicPtr::new(std::ptr::null_mut());
-static STOPPERS: AtomicUsize = AtomicUsize::new(0);
+/// Set by the ticker every [`TICK`], cleared by the vCPU that stops for it.
+static TICK_DUE: AtomicBool = AtomicBool::new(false);
 /// The pid whose ticker thread is running (0: none, for example in a fresh fork child).
 static TICKER_PID: AtomicI32 = AtomicI32::new(0);
 static ATFORK: Once = Once::new();
 
-fn set_running(handle: *mut uc_engine) {
-    RUNNING.store(handle, Ordering::SeqCst);
-}
-
-fn clear_running() {
-    RUNNING.store(std::ptr::null_mut(), Ordering::SeqCst);
-    while STOPPERS.load(Ordering::SeqCst) != 0 {
-        std::hint::spin_loop();
-    }
-}
-
-fn stop_if_running(handle: *mut uc_engine) {
-    if handle.is_null() {
+/// Stops emulation (from inside a hook) if a tick or a kick is due.
+fn stop_if_requested(uc: &mut Unicorn<'_, HookState>) {
+    let kicked = uc.get_data().kick.pending.load(Ordering::Relaxed);
+    if !kicked && !TICK_DUE.load(Ordering::Relaxed) {
         return;
     }
-    STOPPERS.fetch_add(1, Ordering::SeqCst);
-    if RUNNING.load(Ordering::SeqCst) == handle {
-        // SAFETY: the handle is the running vCPU's; its owner waits in `clear_running` until
-        // STOPPERS drops to zero before it can free the instance. uc_emu_stop only sets
-        // flags that the emulating thread polls.
-        unsafe {
-            uc_emu_stop(handle);
-        }
+    if let Err(error) = uc.emu_stop() {
+        tracing::error!(?error, "emu_stop failed inside a hook");
     }
-    STOPPERS.fetch_sub(1, Ordering::SeqCst);
 }
 
 extern "C" fn reset_in_child() {
     TICKER_PID.store(0, Ordering::SeqCst);
-    STOPPERS.store(0, Ordering::SeqCst);
     serial::reset_in_child();
 }
 
@@ -444,7 +425,7 @@ fn ensure_ticker() {
         .name("carrick-tick".into())
         .spawn(|| loop {
             std::thread::sleep(TICK);
-            stop_if_running(RUNNING.load(Ordering::SeqCst));
+            TICK_DUE.store(true, Ordering::Relaxed);
         });
     if let Err(error) = spawned {
         TICKER_PID.store(0, Ordering::SeqCst);
