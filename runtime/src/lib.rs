@@ -8,6 +8,7 @@
 //! numbers, the dispatch table, struct layouts, flag sets, errno and signal numbers.
 
 pub mod backend;
+pub mod compat;
 pub mod linux;
 pub mod loader;
 pub mod mem;

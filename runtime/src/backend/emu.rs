@@ -58,7 +58,7 @@ mod excp {
 
 /// State the Unicorn hooks reach through the instance's user data.
 struct HookState {
-    mem: Arc<GuestMemory>,
+    mem: GuestMemory,
     /// The handler of the current `run` call, with its lifetime erased; only dereferenced
     /// while that call is on the stack.
     handler: Option<*mut (dyn TrapHandler + 'static)>,
@@ -97,7 +97,7 @@ impl std::fmt::Debug for EmuVcpu {
 
 impl EmuVcpu {
     /// Creates a vCPU whose memory is `mem`, with all registers zero.
-    pub fn new(mem: Arc<GuestMemory>) -> Result<EmuVcpu, BackendError> {
+    pub fn new(mem: GuestMemory) -> Result<EmuVcpu, BackendError> {
         let kick = Arc::new(EmuKick {
             pending: AtomicBool::new(false),
         });
@@ -133,7 +133,7 @@ impl EmuVcpu {
             .map_err(|e| call_error("ctl_set_tlb_type", e))?;
 
         // SAFETY: the reservation is GUEST_LIMIT bytes long and outlives the instance, which
-        // holds an Arc of the GuestMemory that owns it. Unicorn only touches pages that
+        // holds a handle of the GuestMemory that owns it. Unicorn only touches pages that
         // `tlb_fill` allowed, and those are mapped in the host with at least that access.
         unsafe {
             uc.mem_map_ptr(0, GUEST_LIMIT, UcProt::ALL, mem.host_base().cast())

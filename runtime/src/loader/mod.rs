@@ -1,534 +1,643 @@
-//! The ELF loader: maps a static, static-pie or dynamically linked arm64 executable (and its
-//! PT_INTERP dynamic loader) into a [`GuestMemory`] and builds the initial stack, as Linux's
-//! `execve` does. Files are host files the caller already opened: the loader never resolves
-//! a path itself, and opens the interpreter through a caller-supplied function, so guest
-//! paths are resolved inside the container root by the caller.
+//! The ELF loader: maps an arm64 executable (static, static-pie or dynamic) and its program
+//! interpreter into a fresh guest address space and builds the initial stack Linux gives a
+//! new process (argc, argv, envp, auxiliary vector). `#!` scripts are recognised and
+//! returned to the caller, which resolves the interpreter inside the guest's root and loads
+//! that instead.
 //!
-//! `#!` scripts are detected and returned to the caller, which resolves the interpreter and
-//! calls the loader again with the script path added to the arguments.
-
-pub mod elf;
-pub mod stack;
+//! Inputs are host files the caller has already resolved and opened; the loader never looks
+//! up a path itself. Every header field is validated before use, so a truncated or hostile
+//! file yields a [`LoadError`], never a panic.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 
-use crate::mem::space::{page_align_down, page_align_up};
-use crate::mem::{
-    Backing, GuestMemory, MapRequest, MmError, Placement, Prot, RegionName, GUEST_LIMIT,
-    MIN_GUEST_ADDR, PAGE_SIZE,
-};
-use elf::{
-    ElfHeader, ElfKind, Probe, ProgramHeader, PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR,
-};
-use stack::{at, StackContents};
+use object::elf;
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::{pod, LittleEndian as LE};
 
-/// Top of the main thread's stack.
-pub const STACK_TOP: u64 = GUEST_LIMIT;
-/// Size of the main thread's stack mapping (Linux's default RLIMIT_STACK).
+use crate::linux::AuxvType;
+use crate::mem::{Backing, GuestMemory, MapRequest, Placement, Prot, RegionName, PAGE_SIZE};
+
+/// Where a position-independent main executable is placed (ELF_ET_DYN_BASE on Linux is
+/// two thirds of the address space; this is the same idea scaled to carrick's 1 TiB).
+const ET_DYN_BASE: u64 = 0xaa_aaaa_0000;
+/// Size of the main thread's stack mapping.
 pub const STACK_SIZE: u64 = 8 << 20;
-/// Where a position-independent executable is loaded (like Linux's ELF_ET_DYN_BASE, scaled
-/// to the 1 TiB guest address space, without randomisation).
-pub const PIE_BASE: u64 = 0x55_5555_0000;
+/// Longest `#!` line Linux reads (BINPRM_BUF_SIZE).
+const SHEBANG_MAX: usize = 256;
+/// Most program headers accepted, as a bound on hostile input.
+const MAX_PHNUM: usize = 512;
+/// Nested `#!` interpreters allowed before giving up, as Linux does.
+pub const MAX_SHEBANG_DEPTH: usize = 4;
 
-/// Value of AT_MINSIGSTKSZ.
-// NOTE: estimate for a CPU without SVE or SME; replace with the signal frame size once
-// signal delivery defines the frame, and compare with the arm64 oracle.
-const MINSIGSTKSZ: u64 = 5120;
-/// Value of AT_CLKTCK (Linux's USER_HZ).
-const CLKTCK: u64 = 100;
-
-/// Why a file could not be loaded. [`LoadError::exit_status`] gives the shell's exit code.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why a file could not be loaded. The CLI turns each into one line naming the file.
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// Neither an ELF file nor a `#!` script.
-    #[error("not an executable format (no ELF header or #! line)")]
-    NotExecutableFormat,
-    /// The file ends inside a header or a segment.
-    #[error("truncated ELF file")]
-    Truncated,
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Io(#[from] io::Error),
+    /// Not an ELF file and not a `#!` script.
+    #[error("not an executable: no ELF header or #! line")]
+    NotExecutable,
+    /// An ELF file for another machine.
+    #[error("not an arm64 program: ELF machine {0} ({1})")]
+    WrongMachine(u16, &'static str),
     /// A 32-bit ELF file.
-    #[error("32-bit ELF file; only 64-bit arm64 programs run")]
+    #[error("not a 64-bit program: 32-bit ELF")]
     Not64Bit,
     /// A big-endian ELF file.
-    #[error("big-endian ELF file; only little-endian arm64 programs run")]
+    #[error("not a little-endian program: big-endian ELF")]
     BigEndian,
-    /// An ELF file for another architecture.
-    #[error("ELF file for machine {machine} ({name}); only arm64 (183) programs run")]
-    WrongMachine {
-        /// The e_machine field.
-        machine: u16,
-        /// A readable name of that machine.
-        name: &'static str,
-    },
-    /// An ELF file that is not an executable or shared object (a relocatable or core file).
-    #[error("ELF type {0} is not an executable (expected ET_EXEC or ET_DYN)")]
-    NotExecutableType(u16),
-    /// Program header table with an unexpected entry size or count.
-    #[error("invalid program header table")]
-    BadProgramHeaders,
-    /// A PT_LOAD segment that cannot be mapped (misaligned, overlapping, out of range).
-    #[error("invalid loadable segment at {vaddr:#x}")]
-    BadSegment {
-        /// The segment's p_vaddr.
-        vaddr: u64,
-    },
-    /// A `#!` line without an interpreter, or with one longer than the line Linux reads.
-    #[error("invalid #! interpreter line")]
-    BadInterpreterLine,
-    /// The PT_INTERP path is empty, not NUL-terminated or the interpreter has its own.
-    #[error("invalid program interpreter (PT_INTERP)")]
-    BadInterpreter,
-    /// The program interpreter could not be opened.
-    #[error("program interpreter {path} not found: {detail}")]
-    InterpreterNotFound {
-        /// The PT_INTERP path.
-        path: String,
-        /// The error from opening it.
-        detail: String,
-    },
-    /// Argument and environment strings exceed the limit (E2BIG).
+    /// Neither an executable nor a shared object.
+    #[error("not an executable ELF file (type {0})")]
+    WrongType(u16),
+    /// Headers point outside the file or are inconsistent.
+    #[error("corrupt or truncated ELF file: {0}")]
+    Corrupt(&'static str),
+    /// The guest address space could not hold the program.
+    #[error("cannot map the program: {0}")]
+    Memory(#[from] crate::mem::MmError),
+    /// A guest memory write failed while building the stack.
+    #[error("cannot build the initial stack: {0}")]
+    Stack(#[from] crate::mem::Fault),
+    /// The arguments and environment do not fit in a quarter of the stack (E2BIG).
     #[error("argument list too long")]
     ArgumentsTooLong,
-    /// Reading the file failed.
-    #[error("read failed: {0}")]
-    Io(String),
-    /// Mapping guest memory failed.
-    #[error("cannot map guest memory: {0}")]
-    Memory(#[from] MmError),
 }
 
-impl LoadError {
-    /// Returns the exit status a shell reports: 127 when a file is missing, 126 otherwise.
-    pub fn exit_status(&self) -> i32 {
-        match self {
-            LoadError::InterpreterNotFound { .. } => 127,
-            _ => 126,
+/// What the first bytes of an executable file say it is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Elf,
+    /// A `#!` script: the interpreter path and its optional single argument.
+    Script {
+        interpreter: Vec<u8>,
+        argument: Option<Vec<u8>>,
+    },
+}
+
+/// Reads the start of `file` and classifies it.
+pub fn classify(file: &File) -> Result<FileKind, LoadError> {
+    let mut head = [0u8; SHEBANG_MAX];
+    let len = read_prefix(file, &mut head)?;
+    let head = &head[..len];
+    if head.starts_with(&elf::ELFMAG) {
+        return Ok(FileKind::Elf);
+    }
+    if let Some(rest) = head.strip_prefix(b"#!") {
+        return parse_shebang(rest).ok_or(LoadError::NotExecutable);
+    }
+    Err(LoadError::NotExecutable)
+}
+
+fn read_prefix(file: &File, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read_at(&mut buffer[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
         }
     }
+    Ok(filled)
 }
 
-impl From<io::Error> for LoadError {
-    fn from(error: io::Error) -> LoadError {
-        LoadError::Io(error.to_string())
+/// Parses the rest of a `#!` line as Linux does: blanks separate the interpreter from one
+/// optional argument, which runs to the end of the line (trailing blanks removed).
+fn parse_shebang(rest: &[u8]) -> Option<FileKind> {
+    let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+    let line = &rest[..line_end];
+    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = line.iter().position(|b| !is_blank(b))?;
+    let line = &line[start..];
+    let end = line.iter().rposition(|b| !is_blank(b))? + 1;
+    let line = &line[..end];
+    let (interpreter, argument) = match line.iter().position(is_blank) {
+        Some(split) => {
+            let argument = &line[split..];
+            let arg_start = argument
+                .iter()
+                .position(|b| !is_blank(b))
+                .unwrap_or(argument.len());
+            (&line[..split], Some(argument[arg_start..].to_vec()))
+        }
+        None => (line, None),
+    };
+    if interpreter.is_empty() {
+        return None;
     }
+    Some(FileKind::Script {
+        interpreter: interpreter.to_vec(),
+        argument,
+    })
 }
 
-/// User and group ids the process starts with (AT_UID, AT_EUID, AT_GID, AT_EGID).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Credentials {
-    /// Real user id.
-    pub uid: u32,
-    /// Effective user id.
-    pub euid: u32,
-    /// Real group id.
-    pub gid: u32,
-    /// Effective group id.
-    pub egid: u32,
-}
-
-/// Opens a guest path (the PT_INTERP of a dynamic executable) as a host file.
-pub type OpenFn<'a> = dyn FnMut(&[u8]) -> io::Result<File> + 'a;
-
-/// Everything `load` needs besides the executable file.
-pub struct ExecRequest<'a> {
-    /// The executable's guest path, shown in /proc/self/maps and used as AT_EXECFN.
-    pub path: &'a [u8],
-    /// Command-line arguments, argv[0] first.
-    pub argv: &'a [Vec<u8>],
-    /// Environment strings.
-    pub envp: &'a [Vec<u8>],
-    /// AT_HWCAP and AT_HWCAP2 of the CPU backend.
-    pub hwcaps: (u64, u64),
-    /// Ids reported in the auxiliary vector.
-    pub credentials: Credentials,
-    /// Opens the program interpreter by its guest path.
-    pub open: &'a mut OpenFn<'a>,
-}
-
-/// A mapped ELF image (the executable or its interpreter).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MappedImage {
-    /// Load bias: address minus link address.
+/// One ELF object mapped into guest memory.
+#[derive(Debug, Clone, Copy)]
+pub struct MappedElf {
+    /// Load bias: guest address minus the ELF's virtual address.
     pub bias: u64,
-    /// Entry point after relocation.
+    /// Entry point (already biased).
     pub entry: u64,
-    /// The guest path of the file.
-    pub path: Vec<u8>,
-    /// First mapped address.
-    pub start: u64,
-    /// One past the last mapped address (end of bss).
+    /// Guest address of the program headers.
+    pub phdr: u64,
+    pub phnum: u64,
+    /// End of the highest segment (the initial program break for the main executable).
     pub end: u64,
 }
 
-/// A loaded process image, ready to run.
-#[derive(Debug)]
-pub struct Loaded {
-    /// The PC to start at (the interpreter's entry if there is one).
-    pub entry: u64,
-    /// The initial stack pointer.
-    pub sp: u64,
-    /// The auxiliary vector bytes (/proc/self/auxv).
-    pub auxv: Vec<u8>,
-    /// The executable.
-    pub executable: MappedImage,
-    /// The program interpreter, for dynamically linked executables.
-    pub interpreter: Option<MappedImage>,
+/// A parsed ELF header and program header table.
+struct Elf {
+    header: elf::FileHeader64<LE>,
+    phdrs: Vec<elf::ProgramHeader64<LE>>,
 }
 
-/// The result of trying to execute a file.
-#[derive(Debug)]
-pub enum Outcome {
-    /// The file was an ELF executable and is now loaded.
-    Loaded(Loaded),
-    /// The file is a `#!` script; nothing was mapped. The caller runs `interpreter` with
-    /// `arg` (if any), then the script path, then the original arguments after argv[0].
-    Script {
-        /// Interpreter path from the `#!` line.
-        interpreter: Vec<u8>,
-        /// Optional single argument from the `#!` line.
-        arg: Option<Vec<u8>>,
-    },
-}
+fn parse_elf(file: &File) -> Result<Elf, LoadError> {
+    let mut buffer = [0u8; 64];
+    if read_prefix(file, &mut buffer)? < buffer.len() {
+        return Err(LoadError::Corrupt("file shorter than an ELF header"));
+    }
+    if !buffer.starts_with(&elf::ELFMAG) {
+        return Err(LoadError::NotExecutable);
+    }
+    // e_ident[EI_CLASS] and e_ident[EI_DATA].
+    match buffer[4] {
+        elf::ELFCLASS64 => {}
+        elf::ELFCLASS32 => return Err(LoadError::Not64Bit),
+        _ => return Err(LoadError::Corrupt("unknown ELF class")),
+    }
+    match buffer[5] {
+        elf::ELFDATA2LSB => {}
+        elf::ELFDATA2MSB => return Err(LoadError::BigEndian),
+        _ => return Err(LoadError::Corrupt("unknown ELF data encoding")),
+    }
+    let (header, _) = pod::from_bytes::<elf::FileHeader64<LE>>(&buffer)
+        .map_err(|()| LoadError::Corrupt("short ELF header"))?;
+    let header = *header;
 
-/// Reads up to [`elf::PROBE_LEN`] bytes from the start of `file`.
-fn read_head(file: &File) -> Result<Vec<u8>, LoadError> {
-    let mut head = vec![0u8; elf::PROBE_LEN];
-    let mut filled = 0;
-    while filled < head.len() {
-        let n = file.read_at(&mut head[filled..], filled as u64)?;
-        if n == 0 {
-            break;
+    let machine = header.e_machine(LE);
+    if machine != elf::EM_AARCH64 {
+        return Err(LoadError::WrongMachine(machine, machine_name(machine)));
+    }
+    let kind = header.e_type(LE);
+    if kind != elf::ET_EXEC && kind != elf::ET_DYN {
+        return Err(LoadError::WrongType(kind));
+    }
+    let phentsize = usize::from(header.e_phentsize.get(LE));
+    if phentsize != std::mem::size_of::<elf::ProgramHeader64<LE>>() {
+        return Err(LoadError::Corrupt("unexpected program header size"));
+    }
+    let phnum = usize::from(header.e_phnum.get(LE));
+    if phnum == 0 || phnum > MAX_PHNUM {
+        return Err(LoadError::Corrupt("bad program header count"));
+    }
+
+    let mut table = vec![0u8; phnum * phentsize];
+    let offset = header.e_phoff.get(LE);
+    let read = file.read_at(&mut table, offset).map_err(LoadError::Io)?;
+    if read < table.len() {
+        let mut filled = read;
+        while filled < table.len() {
+            let n = file.read_at(&mut table[filled..], offset + filled as u64)?;
+            if n == 0 {
+                return Err(LoadError::Corrupt(
+                    "program headers past the end of the file",
+                ));
+            }
+            filled += n;
         }
-        filled += n;
     }
-    head.truncate(filled);
-    Ok(head)
+    let (phdrs, _) = pod::slice_from_bytes::<elf::ProgramHeader64<LE>>(&table, phnum)
+        .map_err(|()| LoadError::Corrupt("short program header table"))?;
+    Ok(Elf {
+        header,
+        phdrs: phdrs.to_vec(),
+    })
 }
 
-fn read_exact_at(file: &File, len: usize, offset: u64) -> Result<Vec<u8>, LoadError> {
-    let mut buf = vec![0u8; len];
-    match file.read_exact_at(&mut buf, offset) {
-        Ok(()) => Ok(buf),
-        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Err(LoadError::Truncated),
-        Err(error) => Err(error.into()),
+fn machine_name(machine: u16) -> &'static str {
+    match machine {
+        elf::EM_X86_64 => "x86-64",
+        elf::EM_386 => "i386",
+        elf::EM_ARM => "32-bit ARM",
+        elf::EM_RISCV => "RISC-V",
+        elf::EM_PPC64 => "PowerPC 64",
+        elf::EM_S390 => "s390",
+        _ => "unknown",
     }
 }
 
-/// Loads `file` into `mem` (which should be empty) and builds the initial stack.
-pub fn load(
+fn page_down(addr: u64) -> u64 {
+    addr & !(PAGE_SIZE - 1)
+}
+
+fn page_up(addr: u64) -> Option<u64> {
+    addr.checked_add(PAGE_SIZE - 1).map(page_down)
+}
+
+fn segment_prot(flags: u32) -> Prot {
+    Prot::new(
+        flags & elf::PF_R != 0,
+        flags & elf::PF_W != 0,
+        flags & elf::PF_X != 0,
+    )
+}
+
+/// Returns the PT_INTERP path of an ELF file, if it has one.
+pub fn interpreter_path(file: &File) -> Result<Option<Vec<u8>>, LoadError> {
+    let parsed = parse_elf(file)?;
+    for phdr in &parsed.phdrs {
+        if phdr.p_type(LE) != elf::PT_INTERP {
+            continue;
+        }
+        let size = phdr.p_filesz(LE);
+        if size == 0 || size > 4096 {
+            return Err(LoadError::Corrupt("bad PT_INTERP size"));
+        }
+        let mut path = vec![0u8; size as usize];
+        if file.read_at(&mut path, phdr.p_offset(LE))? != path.len() {
+            return Err(LoadError::Corrupt("PT_INTERP past the end of the file"));
+        }
+        if let Some(nul) = path.iter().position(|&b| b == 0) {
+            path.truncate(nul);
+        }
+        return Ok(Some(path));
+    }
+    Ok(None)
+}
+
+/// Maps every PT_LOAD segment of `file`. A position-independent object goes at `base` (for
+/// the main executable) or wherever the address space has room (`base` = None).
+pub fn map_elf(
     mem: &GuestMemory,
     file: &File,
-    request: ExecRequest<'_>,
-) -> Result<Outcome, LoadError> {
-    let header = match elf::probe(&read_head(file)?)? {
-        Probe::Script { interpreter, arg } => return Ok(Outcome::Script { interpreter, arg }),
-        Probe::Elf(header) => header,
-    };
-    let phdrs = read_program_headers(file, &header)?;
+    guest_path: &[u8],
+    base: Option<u64>,
+) -> Result<MappedElf, LoadError> {
+    let parsed = parse_elf(file)?;
+    let loads: Vec<&elf::ProgramHeader64<LE>> = parsed
+        .phdrs
+        .iter()
+        .filter(|p| p.p_type(LE) == elf::PT_LOAD)
+        .collect();
+    if loads.is_empty() {
+        return Err(LoadError::Corrupt("no loadable segments"));
+    }
 
-    let interp_path = interpreter_path(file, &phdrs)?;
-    let base = match (header.kind, &interp_path) {
-        (ElfKind::Fixed, _) => None,
-        (ElfKind::Dynamic, Some(_)) => Some(PIE_BASE),
-        // A static-pie is placed like an interpreter: anywhere free.
-        (ElfKind::Dynamic, None) => Some(0),
-    };
-    let executable = map_image(mem, file, &header, &phdrs, request.path, base)?;
-    mem.set_brk_start(executable.end);
-
-    let interpreter = match interp_path {
-        None => None,
-        Some(path) => {
-            let interp_file =
-                (request.open)(&path).map_err(|error| LoadError::InterpreterNotFound {
-                    path: String::from_utf8_lossy(&path).into_owned(),
-                    detail: error.to_string(),
-                })?;
-            let interp_header = match elf::probe(&read_head(&interp_file)?)? {
-                Probe::Elf(h) if h.kind == ElfKind::Dynamic => h,
-                _ => return Err(LoadError::BadInterpreter),
-            };
-            let interp_phdrs = read_program_headers(&interp_file, &interp_header)?;
-            if interpreter_path(&interp_file, &interp_phdrs)?.is_some() {
-                return Err(LoadError::BadInterpreter);
-            }
-            Some(map_image(
-                mem,
-                &interp_file,
-                &interp_header,
-                &interp_phdrs,
-                &path,
-                Some(0),
-            )?)
+    let mut low = u64::MAX;
+    let mut high = 0u64;
+    for phdr in &loads {
+        let vaddr = phdr.p_vaddr(LE);
+        let memsz = phdr.p_memsz(LE);
+        if phdr.p_filesz(LE) > memsz {
+            return Err(LoadError::Corrupt("segment file size exceeds memory size"));
         }
+        if phdr.p_offset(LE) % PAGE_SIZE != vaddr % PAGE_SIZE {
+            return Err(LoadError::Corrupt(
+                "segment offset and address are not congruent",
+            ));
+        }
+        let end = vaddr
+            .checked_add(memsz)
+            .ok_or(LoadError::Corrupt("segment wraps around"))?;
+        low = low.min(page_down(vaddr));
+        high = high.max(end);
+    }
+    let high = page_up(high).ok_or(LoadError::Corrupt("segment wraps around"))?;
+    let span = high - low;
+
+    // Reserve the whole span first so the segments keep their relative placement, then map
+    // each segment over the reservation.
+    let is_dyn = parsed.header.e_type(LE) == elf::ET_DYN;
+    let reservation = MapRequest {
+        addr: if is_dyn { base.unwrap_or(0) } else { low },
+        len: span,
+        prot: Prot::NONE,
+        placement: if is_dyn && base.is_none() {
+            Placement::Hint
+        } else {
+            Placement::FixedNoReplace
+        },
+        backing: Backing::AnonPrivate,
+        grows_down: false,
+    };
+    let start = mem.mmap(reservation)?;
+    let bias = start.wrapping_sub(low);
+
+    for phdr in &loads {
+        map_segment(mem, file, guest_path, phdr, bias)?;
+    }
+
+    let entry = parsed.header.e_entry(LE).wrapping_add(bias);
+    let phdr = program_header_address(&parsed, bias);
+    Ok(MappedElf {
+        bias,
+        entry,
+        phdr,
+        phnum: parsed.phdrs.len() as u64,
+        end: high.wrapping_add(bias),
+    })
+}
+
+/// Guest address of the program headers: PT_PHDR if present, else the PT_LOAD segment
+/// that contains them in the file.
+fn program_header_address(parsed: &Elf, bias: u64) -> u64 {
+    if let Some(phdr) = parsed.phdrs.iter().find(|p| p.p_type(LE) == elf::PT_PHDR) {
+        return phdr.p_vaddr(LE).wrapping_add(bias);
+    }
+    let phoff = parsed.header.e_phoff.get(LE);
+    parsed
+        .phdrs
+        .iter()
+        .filter(|p| p.p_type(LE) == elf::PT_LOAD)
+        .find(|p| phoff >= p.p_offset(LE) && phoff < p.p_offset(LE) + p.p_filesz(LE))
+        .map_or(0, |p| {
+            p.p_vaddr(LE)
+                .wrapping_add(phoff - p.p_offset(LE))
+                .wrapping_add(bias)
+        })
+}
+
+fn map_segment(
+    mem: &GuestMemory,
+    file: &File,
+    guest_path: &[u8],
+    phdr: &elf::ProgramHeader64<LE>,
+    bias: u64,
+) -> Result<(), LoadError> {
+    let prot = segment_prot(phdr.p_flags(LE));
+    let vaddr = phdr.p_vaddr(LE).wrapping_add(bias);
+    let filesz = phdr.p_filesz(LE);
+    let memsz = phdr.p_memsz(LE);
+    let page_start = page_down(vaddr);
+    let file_offset = page_down(phdr.p_offset(LE));
+    let file_end = vaddr + filesz;
+    let mem_end = page_up(vaddr + memsz).ok_or(LoadError::Corrupt("segment wraps around"))?;
+
+    if filesz > 0 {
+        let file_pages_end = page_up(file_end).ok_or(LoadError::Corrupt("segment wraps around"))?;
+        // Map writable while the tail of the last file page is cleared, then apply the
+        // segment's protection.
+        let map_prot = if prot.write() {
+            prot
+        } else {
+            Prot::new(true, true, prot.exec())
+        };
+        mem.mmap(MapRequest {
+            addr: page_start,
+            len: file_pages_end - page_start,
+            prot: map_prot,
+            placement: Placement::FixedReplace,
+            backing: Backing::File {
+                fd: file.as_fd(),
+                offset: file_offset,
+                shared: false,
+                path: guest_path,
+            },
+            grows_down: false,
+        })?;
+        // Bytes past p_filesz in the last file page belong to .bss and must read as zero.
+        if memsz > filesz && file_end % PAGE_SIZE != 0 {
+            mem.zero(file_end, file_pages_end - file_end)?;
+        }
+        if map_prot != prot {
+            mem.mprotect(page_start, file_pages_end - page_start, prot)?;
+        }
+        if mem_end > file_pages_end {
+            map_anonymous(mem, file_pages_end, mem_end - file_pages_end, prot)?;
+        }
+    } else if mem_end > page_start {
+        map_anonymous(mem, page_start, mem_end - page_start, prot)?;
+    }
+    Ok(())
+}
+
+fn map_anonymous(mem: &GuestMemory, addr: u64, len: u64, prot: Prot) -> Result<(), LoadError> {
+    mem.mmap(MapRequest {
+        addr,
+        len,
+        prot,
+        placement: Placement::FixedReplace,
+        backing: Backing::AnonPrivate,
+        grows_down: false,
+    })?;
+    Ok(())
+}
+
+/// Process facts the auxiliary vector reports.
+#[derive(Debug, Clone)]
+pub struct AuxInfo {
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub hwcap: u64,
+    pub hwcap2: u64,
+    /// AT_MINSIGSTKSZ: the signal frame size the CPU needs.
+    pub minsigstksz: u64,
+    /// AT_CLKTCK.
+    pub clock_ticks: u64,
+    /// 16 random bytes for AT_RANDOM.
+    pub random: [u8; 16],
+}
+
+/// A program ready to run: where to start, and what the process side needs to keep.
+#[derive(Debug, Clone)]
+pub struct LoadedProgram {
+    /// First instruction: the interpreter's entry if there is one, else the executable's.
+    pub entry: u64,
+    /// Initial stack pointer, pointing at argc.
+    pub sp: u64,
+    /// The auxiliary vector as written to the stack, for /proc/self/auxv.
+    pub auxv: Vec<(u64, u64)>,
+    pub executable: MappedElf,
+    pub interpreter: Option<MappedElf>,
+}
+
+/// An executable and, for a dynamic one, its interpreter, both opened by the caller.
+pub struct Program<'a> {
+    pub file: &'a File,
+    /// The guest path of the executable (AT_EXECFN and /proc/self/maps).
+    pub guest_path: &'a [u8],
+    pub interpreter: Option<(&'a File, &'a [u8])>,
+}
+
+/// Maps `program` into `mem` (which must be empty), sets the program break, and builds the
+/// initial stack with `argv`, `envp` and the auxiliary vector.
+pub fn load(
+    mem: &GuestMemory,
+    program: &Program<'_>,
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    aux: &AuxInfo,
+) -> Result<LoadedProgram, LoadError> {
+    let executable = map_elf(mem, program.file, program.guest_path, Some(ET_DYN_BASE))?;
+    mem.set_brk_start(executable.end);
+    let interpreter = match program.interpreter {
+        Some((file, path)) => Some(map_elf(mem, file, path, None)?),
+        None => None,
     };
 
-    let phdr_addr =
-        phdr_address(&header, &phdrs).map_or(0, |addr| addr.wrapping_add(executable.bias));
-    let (hwcap, hwcap2) = request.hwcaps;
-    let creds = request.credentials;
-    let auxv = [
-        (at::HWCAP, hwcap),
-        (at::PAGESZ, PAGE_SIZE),
-        (at::CLKTCK, CLKTCK),
-        (at::PHDR, phdr_addr),
-        (at::PHENT, elf::PHENT),
-        (at::PHNUM, header.phnum as u64),
-        (at::BASE, interpreter.as_ref().map_or(0, |image| image.bias)),
-        (at::FLAGS, 0),
-        (at::ENTRY, executable.entry),
-        (at::UID, u64::from(creds.uid)),
-        (at::EUID, u64::from(creds.euid)),
-        (at::GID, u64::from(creds.gid)),
-        (at::EGID, u64::from(creds.egid)),
-        (at::SECURE, 0),
-        (at::HWCAP2, hwcap2),
-        (at::MINSIGSTKSZ, MINSIGSTKSZ),
-    ];
-    let (sp, auxv) = build_stack(mem, &request, &auxv)?;
+    let stack_top = crate::mem::GUEST_LIMIT - PAGE_SIZE;
+    let stack_base = stack_top - STACK_SIZE;
+    mem.mmap(MapRequest {
+        addr: stack_base,
+        len: STACK_SIZE,
+        prot: Prot::RW,
+        placement: Placement::FixedNoReplace,
+        backing: Backing::AnonPrivate,
+        grows_down: true,
+    })?;
+    mem.set_name(stack_base, RegionName::Stack);
 
-    let entry = interpreter
-        .as_ref()
-        .map_or(executable.entry, |image| image.entry);
-    Ok(Outcome::Loaded(Loaded {
+    let entry = interpreter.map_or(executable.entry, |interp| interp.entry);
+    // Linux allows arguments and environment a quarter of the stack limit.
+    let mut stack = StackBuilder {
+        mem,
+        top: stack_top,
+        floor: stack_top - STACK_SIZE / 4,
+    };
+    let execfn = stack.push_bytes_nul(program.guest_path)?;
+    let mut envp_addrs = Vec::with_capacity(envp.len());
+    for variable in envp.iter().rev() {
+        envp_addrs.push(stack.push_bytes_nul(variable)?);
+    }
+    envp_addrs.reverse();
+    let mut argv_addrs = Vec::with_capacity(argv.len());
+    for argument in argv.iter().rev() {
+        argv_addrs.push(stack.push_bytes_nul(argument)?);
+    }
+    argv_addrs.reverse();
+    let platform = stack.push_bytes_nul(b"aarch64")?;
+    let random = stack.push_bytes(&aux.random)?;
+
+    let auxv: Vec<(u64, u64)> = vec![
+        (AuxvType::AT_HWCAP.value(), aux.hwcap),
+        (AuxvType::AT_PAGESZ.value(), PAGE_SIZE),
+        (AuxvType::AT_CLKTCK.value(), aux.clock_ticks),
+        (AuxvType::AT_PHDR.value(), executable.phdr),
+        (
+            AuxvType::AT_PHENT.value(),
+            std::mem::size_of::<elf::ProgramHeader64<LE>>() as u64,
+        ),
+        (AuxvType::AT_PHNUM.value(), executable.phnum),
+        (
+            AuxvType::AT_BASE.value(),
+            interpreter.map_or(0, |interp| interp.bias),
+        ),
+        (AuxvType::AT_FLAGS.value(), 0),
+        (AuxvType::AT_ENTRY.value(), executable.entry),
+        (AuxvType::AT_UID.value(), aux.uid.into()),
+        (AuxvType::AT_EUID.value(), aux.euid.into()),
+        (AuxvType::AT_GID.value(), aux.gid.into()),
+        (AuxvType::AT_EGID.value(), aux.egid.into()),
+        (AuxvType::AT_SECURE.value(), 0),
+        (AuxvType::AT_RANDOM.value(), random),
+        (AuxvType::AT_HWCAP2.value(), aux.hwcap2),
+        (AuxvType::AT_EXECFN.value(), execfn),
+        (AuxvType::AT_PLATFORM.value(), platform),
+        (AuxvType::AT_MINSIGSTKSZ.value(), aux.minsigstksz),
+        (AuxvType::AT_NULL.value(), 0),
+    ];
+
+    // argc, argv[], NULL, envp[], NULL, auxv pairs: the pointer block ends 16-byte aligned.
+    let words = 1 + argv_addrs.len() + 1 + envp_addrs.len() + 1 + auxv.len() * 2;
+    let block = (words * 8) as u64;
+    let sp = (stack.top - block) & !15;
+    let mut cursor = sp;
+    let mut put = |value: u64| -> Result<(), LoadError> {
+        mem.write_obj(cursor, &value)?;
+        cursor += 8;
+        Ok(())
+    };
+    put(argv_addrs.len() as u64)?;
+    for addr in &argv_addrs {
+        put(*addr)?;
+    }
+    put(0)?;
+    for addr in &envp_addrs {
+        put(*addr)?;
+    }
+    put(0)?;
+    for (key, value) in &auxv {
+        put(*key)?;
+        put(*value)?;
+    }
+
+    Ok(LoadedProgram {
         entry,
         sp,
         auxv,
         executable,
         interpreter,
-    }))
-}
-
-fn read_program_headers(file: &File, header: &ElfHeader) -> Result<Vec<ProgramHeader>, LoadError> {
-    let table = read_exact_at(file, elf::table_len(header), header.phoff)?;
-    elf::program_headers(&table, header)
-}
-
-/// Returns the PT_INTERP path (without its NUL), if the file has one.
-fn interpreter_path(file: &File, phdrs: &[ProgramHeader]) -> Result<Option<Vec<u8>>, LoadError> {
-    let Some(interp) = phdrs.iter().find(|ph| ph.kind == PT_INTERP) else {
-        return Ok(None);
-    };
-    if interp.filesz < 2 || interp.filesz > PAGE_SIZE {
-        return Err(LoadError::BadInterpreter);
-    }
-    let mut path = read_exact_at(file, interp.filesz as usize, interp.offset)?;
-    if path.pop() != Some(0) || path.contains(&0) {
-        return Err(LoadError::BadInterpreter);
-    }
-    Ok(Some(path))
-}
-
-/// Returns the link-time address of the program header table, as Linux computes AT_PHDR.
-fn phdr_address(header: &ElfHeader, phdrs: &[ProgramHeader]) -> Option<u64> {
-    if let Some(ph) = phdrs.iter().find(|ph| ph.kind == PT_PHDR) {
-        return Some(ph.vaddr);
-    }
-    phdrs
-        .iter()
-        .filter(|ph| ph.kind == PT_LOAD)
-        .find(|ph| ph.offset <= header.phoff && header.phoff < ph.offset + ph.filesz)
-        .map(|ph| ph.vaddr + (header.phoff - ph.offset))
-}
-
-fn segment_prot(flags: u32) -> Prot {
-    Prot::new(flags & PF_R != 0, flags & PF_W != 0, flags & PF_X != 0)
-}
-
-/// Maps the PT_LOAD segments of one ELF file. `base` is `None` for ET_EXEC, `Some(addr)` for
-/// ET_DYN (0: any free range).
-fn map_image(
-    mem: &GuestMemory,
-    file: &File,
-    header: &ElfHeader,
-    phdrs: &[ProgramHeader],
-    path: &[u8],
-    base: Option<u64>,
-) -> Result<MappedImage, LoadError> {
-    let loads: Vec<&ProgramHeader> = phdrs.iter().filter(|ph| ph.kind == PT_LOAD).collect();
-    let file_len = file.metadata()?.len();
-    for ph in &loads {
-        let bad = LoadError::BadSegment { vaddr: ph.vaddr };
-        if ph.filesz > ph.memsz || ph.vaddr % PAGE_SIZE != ph.offset % PAGE_SIZE {
-            return Err(bad);
-        }
-        if ph
-            .offset
-            .checked_add(ph.filesz)
-            .is_none_or(|end| end > file_len)
-        {
-            return Err(LoadError::Truncated);
-        }
-    }
-    let (Some(first), Some(last)) = (
-        loads.first(),
-        loads.iter().max_by_key(|ph| ph.vaddr + ph.memsz),
-    ) else {
-        return Err(LoadError::BadProgramHeaders);
-    };
-    let low = page_align_down(first.vaddr);
-    let high = segment_end(last)?;
-    let span = high - low;
-
-    // Reserve the whole span first so the segments keep their relative placement.
-    let align = loads
-        .iter()
-        .map(|ph| ph.align)
-        .max()
-        .unwrap_or(PAGE_SIZE)
-        .max(PAGE_SIZE);
-    let reserve = |placement: Placement, addr: u64, len: u64| {
-        let request = MapRequest {
-            addr,
-            placement,
-            ..MapRequest::anon(len, Prot::NONE)
-        };
-        mem.mmap(request)
-    };
-    let bias = match base {
-        None => {
-            if low < MIN_GUEST_ADDR || high > GUEST_LIMIT {
-                return Err(LoadError::BadSegment { vaddr: first.vaddr });
-            }
-            reserve(Placement::FixedNoReplace, low, span)?;
-            0
-        }
-        Some(hint) => {
-            // Over-reserve so an aligned start exists, then trim the excess.
-            let padded = span
-                .checked_add(align)
-                .ok_or(LoadError::BadSegment { vaddr: first.vaddr })?;
-            let raw = reserve(Placement::Hint, hint, padded)?;
-            let start = raw.div_ceil(align) * align;
-            if start > raw {
-                mem.munmap(raw, start - raw)?;
-            }
-            if start + span < raw + padded {
-                mem.munmap(start + span, raw + padded - start - span)?;
-            }
-            start.wrapping_sub(low)
-        }
-    };
-
-    for ph in &loads {
-        map_segment(mem, file, ph, bias, path)?;
-    }
-    Ok(MappedImage {
-        bias,
-        entry: header.entry.wrapping_add(bias),
-        path: path.to_vec(),
-        start: low.wrapping_add(bias),
-        end: high.wrapping_add(bias),
     })
 }
 
-fn segment_end(last: &ProgramHeader) -> Result<u64, LoadError> {
-    last.vaddr
-        .checked_add(last.memsz)
-        .and_then(page_align_up)
-        .ok_or(LoadError::BadSegment { vaddr: last.vaddr })
+/// Pushes data downwards from the top of the new stack.
+struct StackBuilder<'a> {
+    mem: &'a GuestMemory,
+    top: u64,
+    /// Lowest address strings may reach.
+    floor: u64,
 }
 
-/// Maps one PT_LOAD segment: file pages, the zeroed tail of the last file page, then
-/// anonymous pages for the rest of the bss.
-fn map_segment(
-    mem: &GuestMemory,
-    file: &File,
-    ph: &ProgramHeader,
-    bias: u64,
-    path: &[u8],
-) -> Result<(), LoadError> {
-    let prot = segment_prot(ph.flags);
-    let vaddr = ph.vaddr.wrapping_add(bias);
-    let start = page_align_down(vaddr);
-    let file_end = vaddr + ph.filesz;
-    let mem_end =
-        page_align_up(vaddr + ph.memsz).ok_or(LoadError::BadSegment { vaddr: ph.vaddr })?;
-
-    if ph.filesz > 0 {
-        let mapped_end =
-            page_align_up(file_end).ok_or(LoadError::BadSegment { vaddr: ph.vaddr })?;
-        let writable_for_zeroing = Prot::new(prot.read(), true, prot.exec());
-        let request = MapRequest {
-            addr: start,
-            placement: Placement::FixedReplace,
-            backing: Backing::File {
-                fd: file.as_fd(),
-                offset: page_align_down(ph.offset),
-                shared: false,
-                path,
-            },
-            ..MapRequest::anon(mapped_end - start, writable_for_zeroing)
-        };
-        mem.mmap(request)?;
-        if ph.memsz > ph.filesz && mapped_end > file_end {
-            mem.zero(file_end, mapped_end - file_end)
-                .map_err(|_| LoadError::BadSegment { vaddr: ph.vaddr })?;
+impl StackBuilder<'_> {
+    fn push_bytes(&mut self, bytes: &[u8]) -> Result<u64, LoadError> {
+        let len = bytes.len() as u64;
+        if self
+            .top
+            .checked_sub(len)
+            .is_none_or(|bottom| bottom < self.floor)
+        {
+            return Err(LoadError::ArgumentsTooLong);
         }
-        mem.mprotect(start, mapped_end - start, prot)?;
-        if mem_end > mapped_end {
-            map_anon_fixed(mem, mapped_end, mem_end - mapped_end, prot)?;
+        self.top -= len;
+        self.mem.write(self.top, bytes)?;
+        Ok(self.top)
+    }
+
+    fn push_bytes_nul(&mut self, bytes: &[u8]) -> Result<u64, LoadError> {
+        self.push_bytes(&[0])?;
+        if bytes.is_empty() {
+            return Ok(self.top);
         }
-    } else if mem_end > start {
-        map_anon_fixed(mem, start, mem_end - start, prot)?;
+        self.push_bytes(bytes)
     }
-    Ok(())
-}
-
-fn map_anon_fixed(mem: &GuestMemory, addr: u64, len: u64, prot: Prot) -> Result<(), MmError> {
-    let request = MapRequest {
-        addr,
-        placement: Placement::FixedReplace,
-        ..MapRequest::anon(len, prot)
-    };
-    mem.mmap(request).map(|_| ())
-}
-
-/// Maps the main thread's stack and writes the initial stack contents into it.
-fn build_stack(
-    mem: &GuestMemory,
-    request: &ExecRequest<'_>,
-    auxv: &[(u64, u64)],
-) -> Result<(u64, Vec<u8>), LoadError> {
-    let stack_low = STACK_TOP - STACK_SIZE;
-    let stack = MapRequest {
-        addr: stack_low,
-        placement: Placement::FixedNoReplace,
-        grows_down: true,
-        ..MapRequest::anon(STACK_SIZE, Prot::RW)
-    };
-    mem.mmap(stack)?;
-    mem.set_name(stack_low, RegionName::Stack);
-
-    let mut random = [0u8; 16];
-    fill_random(&mut random)?;
-    let contents = StackContents {
-        argv: request.argv,
-        envp: request.envp,
-        execfn: request.path,
-        platform: b"aarch64",
-        random,
-        auxv,
-        max_strings: (STACK_SIZE / 4) as usize,
-    };
-    let image = stack::build(STACK_TOP, &contents)?;
-    mem.write(image.sp, &image.bytes)
-        .map_err(|_| LoadError::ArgumentsTooLong)?;
-    Ok((image.sp, image.auxv))
-}
-
-/// Fills `buf` from the host's random source (AT_RANDOM seeds the guest's stack protector).
-fn fill_random(buf: &mut [u8]) -> Result<(), LoadError> {
-    // SAFETY: getrandom writes at most `buf.len()` bytes into `buf`.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n != buf.len() as isize {
-        return Err(io::Error::last_os_error().into());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebang_with_argument() {
+        let kind = parse_shebang(b" /bin/sh  -e -x \nrest").unwrap();
+        assert_eq!(
+            kind,
+            FileKind::Script {
+                interpreter: b"/bin/sh".to_vec(),
+                argument: Some(b"-e -x".to_vec())
+            }
+        );
+    }
+
+    #[test]
+    fn shebang_without_argument() {
+        let kind = parse_shebang(b"/usr/bin/python3\n").unwrap();
+        assert_eq!(
+            kind,
+            FileKind::Script {
+                interpreter: b"/usr/bin/python3".to_vec(),
+                argument: None
+            }
+        );
+    }
+
+    #[test]
+    fn empty_shebang_rejected() {
+        assert_eq!(parse_shebang(b"   \n"), None);
+    }
+}

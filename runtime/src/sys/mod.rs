@@ -1,1 +1,85 @@
-//! Syscall handlers.
+//! Syscall handlers and the dispatcher that calls them.
+//!
+//! Each handler is a function named after its syscall with the `#[syscall]` attribute, in
+//! the module of its subsystem. The attribute checks the handler's parameter types against
+//! the row in `syscalls.toml` and generates a `__sys_NAME` entry point that decodes the raw
+//! argument registers; the generated `linux::DISPATCH` table points at those entry points.
+//! [`dispatch`] is what the trap loop calls for every `svc #0`.
+
+use std::panic::AssertUnwindSafe;
+
+use crate::linux::{self, Errno};
+use crate::process::{Process, Thread};
+
+mod args;
+pub mod info;
+pub mod memory;
+pub mod process;
+pub mod signal;
+pub mod state;
+pub mod time;
+
+pub use args::{CStrPtr, DirFd, Fd, FromArg, GuestAddr, StrArrayPtr, UserArray, UserBuf, UserPtr};
+pub use info::*;
+pub use memory::*;
+pub use process::*;
+pub use signal::*;
+pub use time::*;
+
+/// What a handler returns: the value for x0, or a Linux errno.
+pub type SysResult = Result<u64, Errno>;
+
+/// Everything a handler may touch: the calling thread, its registers and its process.
+pub struct SyscallContext<'a> {
+    pub process: &'a Process,
+    pub thread: &'a mut Thread,
+    /// The calling thread's registers, for calls that change them (`rt_sigreturn`, `clone`).
+    pub regs: &'a mut dyn crate::backend::Registers,
+}
+
+impl SyscallContext<'_> {
+    /// The process's guest memory.
+    pub fn mem(&self) -> &crate::mem::GuestMemory {
+        &self.process.mem
+    }
+
+    /// Runs `work`, which may block for a long time (sleeping, waiting for I/O). Other guest
+    /// threads must be able to run meanwhile.
+    // TODO: release the emulator's run lock here once several threads share one process.
+    pub fn blocking<R>(&mut self, work: impl FnOnce() -> R) -> R {
+        work()
+    }
+}
+
+/// Runs syscall `nr` with its six argument registers and returns the value for x0 (a
+/// negative errno on failure). An unknown or unimplemented number returns `-ENOSYS` and is
+/// recorded as a compat event. A handler that panics does not take the supervisor down: the
+/// guest thread is killed with `SIGABRT` and the panic is logged.
+pub fn dispatch(cx: &mut SyscallContext<'_>, nr: u64, args: [u64; 6]) -> u64 {
+    let handler = usize::try_from(nr)
+        .ok()
+        .and_then(|index| linux::DISPATCH.get(index))
+        .copied()
+        .flatten();
+    let Some(handler) = handler else {
+        cx.process.compat.record_unimplemented(nr);
+        return Errno::ENOSYS.as_return();
+    };
+
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| handler(cx, &args)));
+    match result {
+        Ok(Ok(value)) => value,
+        Ok(Err(errno)) => errno.as_return(),
+        Err(_) => {
+            let name = linux::syscall_info(nr).map_or("?", |info| info.name);
+            tracing::error!(
+                nr,
+                name,
+                tid = cx.thread.tid,
+                "syscall handler panicked; killing the guest with SIGABRT"
+            );
+            cx.thread.kill(linux::Signal::SIGABRT);
+            Errno::EINTR.as_return()
+        }
+    }
+}

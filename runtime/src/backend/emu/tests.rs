@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use super::*;
 use crate::mem::{MapRequest, Placement, Prot};
 
@@ -28,8 +26,8 @@ fn map(mem: &GuestMemory, addr: u64, prot: Prot) {
     mem.mprotect(addr, PAGE_SIZE, prot).expect("protect page");
 }
 
-fn machine(code: &[u32]) -> (Arc<GuestMemory>, EmuVcpu) {
-    let mem = Arc::new(GuestMemory::new().expect("guest memory"));
+fn machine(code: &[u32]) -> (GuestMemory, EmuVcpu) {
+    let mem = GuestMemory::new().expect("guest memory");
     map(&mem, CODE, Prot::RW);
     let bytes: Vec<u8> = code.iter().flat_map(|insn| insn.to_le_bytes()).collect();
     mem.write(CODE, &bytes).expect("write code");
