@@ -31,3 +31,7 @@ demo:
 # Regenerate docs/syscalls.md from syscalls.toml.
 syscalls-doc:
     cargo run -q -p carrick -- syscalls --markdown > docs/syscalls.md
+
+# Benchmark carrick (release) against qemu-aarch64 with hyperfine; writes target/bench/results.md.
+bench runs="5":
+    scripts/bench.sh {{runs}}

@@ -66,6 +66,10 @@ struct HookState {
     epochs: Epochs,
     /// The last page the TLB hook refused, and the access that was refused.
     last_fault: Option<(u64, Access)>,
+    /// TLB fills since the last TLB flush.
+    fills_since_flush: u64,
+    /// Estimate of the size QEMU's TLB has grown to (see [`flush_tlb`]).
+    tlb_entries: u64,
     /// Set when the handler returned Stop from inside a hook.
     stopped: bool,
     /// A failure to report from `run` (handler panic, Unicorn error inside a hook).
@@ -106,6 +110,8 @@ impl EmuVcpu {
             handler: None,
             epochs: mem.epochs(),
             last_fault: None,
+            fills_since_flush: 0,
+            tlb_entries: INITIAL_TLB_ENTRIES,
             stopped: false,
             failure: None,
             kick: kick.clone(),
@@ -170,10 +176,12 @@ impl EmuVcpu {
             Ok(()) => {
                 self.kick.pending.store(false, Ordering::Relaxed);
                 TICK_DUE.store(false, Ordering::Relaxed);
-                // A stop without a trap is a tick or a kick: the moment to let the TLB grow.
-                self.uc
-                    .ctl_flush_tlb()
-                    .map_err(|e| call_error("ctl_flush_tlb", e))?;
+                // A stop without a trap is a tick or a kick: the moment to let the TLB grow,
+                // if it is full enough that QEMU would grow it.
+                let state = self.uc.get_data();
+                if state.fills_since_flush * 10 > state.tlb_entries * 7 {
+                    flush_tlb(&mut self.uc).map_err(|e| call_error("ctl_flush_tlb", e))?;
+                }
                 serial::yield_if_contended();
                 Ok(Trap::Interrupted)
             }
@@ -213,6 +221,7 @@ fn read_id_registers(uc: &Unicorn<'_, HookState>) -> IdRegisters {
 fn tlb_fill(uc: &mut Unicorn<'_, HookState>, addr: u64, kind: MemType) -> Option<TlbEntry> {
     stop_if_requested(uc);
     let state = uc.get_data_mut();
+    state.fills_since_flush += 1;
     let access = match kind {
         MemType::WRITE => Access::Write,
         MemType::FETCH => Access::Execute,
@@ -275,8 +284,26 @@ fn sync_epochs(uc: &mut Unicorn<'_, HookState>) -> Result<(), uc_error> {
         uc.ctl_flush_tb()?;
     }
     if now.tlb != seen.tlb {
-        uc.ctl_flush_tlb()?;
+        flush_tlb(uc)?;
     }
+    Ok(())
+}
+
+/// Entries in QEMU's TLB before its first resize (CPU_TLB_DYN_DEFAULT_BITS in QEMU 5.0).
+const INITIAL_TLB_ENTRIES: u64 = 1 << 8;
+/// Most entries QEMU's TLB grows to with 4 KiB pages (CPU_TLB_DYN_MAX_BITS).
+const MAX_TLB_ENTRIES: u64 = 1 << 20;
+
+/// Flushes the TLB and tracks its size the way QEMU resizes it on a flush: it doubles when
+/// more than 70% of its entries were in use. Refilling a large TLB after a flush costs
+/// about as much as running with a small one, so ticks only flush when the TLB would grow.
+fn flush_tlb(uc: &mut Unicorn<'_, HookState>) -> Result<(), uc_error> {
+    uc.ctl_flush_tlb()?;
+    let state = uc.get_data_mut();
+    if state.fills_since_flush * 10 > state.tlb_entries * 7 {
+        state.tlb_entries = (state.tlb_entries * 2).min(MAX_TLB_ENTRIES);
+    }
+    state.fills_since_flush = 0;
     Ok(())
 }
 
@@ -592,12 +619,36 @@ macro_rules! delegate_registers {
                 let $uc = self;
                 write_reg($get_mut, RegisterARM64::FPSR, value)
             }
+            fn syscall_args(&self) -> (u64, [u64; 6]) {
+                let $uc = self;
+                read_syscall_args($get)
+            }
         }
     };
 }
 
 delegate_registers!(EmuVcpu, this => &this.uc, &mut this.uc);
 delegate_registers!(UcRegs<'_, '_>, this => &*this.0, &mut *this.0);
+
+/// Reads x8 and x0-x5 with one call into Unicorn (the syscall path runs a million times a
+/// second, and each register read is a separate FFI call otherwise).
+fn read_syscall_args(uc: &Unicorn<'_, HookState>) -> (u64, [u64; 6]) {
+    use RegisterARM64 as R;
+    let ids = [R::X8, R::X0, R::X1, R::X2, R::X3, R::X4, R::X5].map(|reg| reg as i32);
+    let mut values = [0u64; 7];
+    let mut slots: [*mut std::ffi::c_void; 7] =
+        std::array::from_fn(|i| (&raw mut values[i]).cast());
+    // SAFETY: `ids` and `slots` both have 7 entries; each slot points at a distinct u64 in
+    // `values`, which outlives the call, and every id names a 64-bit register.
+    let err = unsafe {
+        unicorn_engine::uc_reg_read_batch(uc.get_handle(), ids.as_ptr(), slots.as_mut_ptr(), 7)
+    };
+    if err != uc_error::OK {
+        tracing::error!(?err, "syscall register read failed");
+    }
+    let [nr, args @ ..] = values;
+    (nr, args)
+}
 
 #[cfg(test)]
 mod tests;
