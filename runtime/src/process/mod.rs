@@ -7,6 +7,8 @@
 //! until the thread exits, dispatching each `svc #0` through [`crate::sys::dispatch`] and
 //! turning faults into the signal Linux would deliver.
 
+pub mod scaffold;
+
 use std::sync::{Mutex, MutexGuard};
 
 use crate::backend::{Registers, Trap, TrapAction, TrapHandler, Vcpu};
@@ -171,21 +173,17 @@ impl TrapHandler for TrapLoop<'_> {
     fn on_trap(&mut self, regs: &mut dyn Registers, trap: Trap) -> TrapAction {
         match trap {
             Trap::Syscall => {
-                let nr = regs.x(8);
-                let args = [
-                    regs.x(0),
-                    regs.x(1),
-                    regs.x(2),
-                    regs.x(3),
-                    regs.x(4),
-                    regs.x(5),
-                ];
+                let (nr, args) = regs.syscall_args();
                 let mut cx = SyscallContext {
                     process: self.process,
                     thread: self.thread,
                     regs,
                 };
-                let result = sys::dispatch(&mut cx, nr, args);
+                let result = if scaffold::serves(nr) {
+                    scaffold::dispatch(&mut cx, nr, args)
+                } else {
+                    sys::dispatch(&mut cx, nr, args)
+                };
                 regs_after_syscall(cx, result)
             }
             Trap::Fault { addr, access } => {
