@@ -1,7 +1,7 @@
 //! The per-process fd table: guest fd numbers mapped to open file descriptions.
 //!
 //! A description ([`OpenFile`]) is shared through `Arc` by every fd that `dup` made from it,
-//! and by the child after `fork`; it holds the file, its status flags and, for directories,
+//! and by the child after `fork`; it contains the file, its status flags and, for directories,
 //! the `getdents` cursor. `FD_CLOEXEC` belongs to the fd ([`FdEntry`]). New fds take the
 //! lowest free number, below the `RLIMIT_NOFILE` soft limit.
 
@@ -23,7 +23,7 @@ pub const DEFAULT_FD_LIMIT: u64 = 1024;
 /// Linux's `nr_open`: the most a process may raise its `RLIMIT_NOFILE` to.
 pub const MAX_FD_LIMIT: u64 = 1 << 20;
 
-/// What an open file description reads and writes.
+/// The object behind an open file description.
 #[derive(Debug)]
 pub enum FileKind {
     /// A host fd: regular files, FIFOs, pipes, terminals, sockets.
@@ -49,6 +49,33 @@ pub struct DirCursor {
     pub entries: Option<Vec<DirEntry>>,
     /// Index of the next entry to return; also the `d_off` cookie.
     pub position: usize,
+}
+
+impl DirCursor {
+    /// Moves to entry `position` (an offset from `lseek`); 0 also drops the listing so the
+    /// next read lists the directory again, as a rewind does on Linux.
+    pub fn seek(&mut self, position: usize) {
+        if position == 0 {
+            self.entries = None;
+        }
+        self.position = position;
+    }
+
+    /// The entries from the current position on, each with the position after it (the
+    /// `d_off` of that entry). Call [`DirCursor::advance`] for those the caller consumed.
+    pub fn remaining(&self) -> impl Iterator<Item = (&DirEntry, usize)> {
+        let entries = self.entries.as_deref().unwrap_or_default();
+        entries
+            .iter()
+            .enumerate()
+            .skip(self.position)
+            .map(|(index, entry)| (entry, index + 1))
+    }
+
+    /// Marks `count` more entries as returned.
+    pub fn advance(&mut self, count: usize) {
+        self.position += count;
+    }
 }
 
 /// An open file description.
@@ -164,7 +191,7 @@ impl FdTable {
     }
 
     /// A table whose fds 0, 1 and 2 are duplicates of the host's stdin, stdout and stderr.
-    /// A host fd that is closed is left out, so the guest sees it closed too.
+    /// A host fd that is closed is left out, so that guest fd starts closed too.
     pub fn with_host_stdio(status: [u32; 3]) -> Self {
         let mut table = Self::new();
         for (fd, status) in (0..3).zip(status) {
@@ -457,6 +484,29 @@ mod tests {
         assert_eq!(file.read_snapshot_at(&mut buffer, 1), Some(3));
         assert_eq!(&buffer, b"ell");
         assert!(file.write_synthetic(b"x").unwrap().is_err());
+    }
+
+    #[test]
+    fn dir_cursor_positions() {
+        let entry = |name: &[u8]| DirEntry {
+            name: name.to_vec(),
+            ino: 1,
+            file_type: crate::vfs::FileType::Regular,
+        };
+        let mut cursor = DirCursor {
+            entries: Some(vec![entry(b"."), entry(b".."), entry(b"a")]),
+            position: 0,
+        };
+        cursor.advance(2);
+        let rest: Vec<(Vec<u8>, usize)> = cursor
+            .remaining()
+            .map(|(entry, next)| (entry.name.clone(), next))
+            .collect();
+        assert_eq!(rest, [(b"a".to_vec(), 3)]);
+        cursor.seek(1);
+        assert_eq!(cursor.remaining().count(), 2);
+        cursor.seek(0);
+        assert!(cursor.entries.is_none());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! File operations on guest paths, as the syscall handlers need them: open, stat, readlink,
 //! directory listings, and the calls that change the tree. Each resolves its path with the
 //! Linux rules for that call (whether the final symlink is followed, what a trailing slash
-//! means) and then works on the mount that holds the result.
+//! means) and then works on the mount that contains the result.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -14,7 +14,7 @@ use super::resolve::{Location, MountDir, Node, Resolved};
 use super::synthetic::{self, Device, SynthNode};
 use super::{errno, FileType, Filesystem, Vfs};
 
-/// What an `open` asks for, decoded from the guest's flags by the syscall layer.
+/// The request of an `open`, decoded from the guest's flags by the syscall layer.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OpenOptions {
     pub read: bool,
@@ -161,7 +161,7 @@ impl Vfs {
         ))
     }
 
-    /// The status of a resolved path (`ENOENT` when it does not exist).
+    /// Returns the status of a resolved path (`ENOENT` when it does not exist).
     pub fn stat_resolved(&self, resolved: &Resolved) -> io::Result<Stat> {
         match (&resolved.name, &resolved.node) {
             (None, _) => self.stat_location(&resolved.parent),
@@ -187,7 +187,7 @@ impl Vfs {
         self.stat_resolved(&self.resolve(start, path, follow)?)
     }
 
-    /// The status of a directory.
+    /// Returns the status of a directory.
     pub fn stat_location(&self, location: &Location) -> io::Result<Stat> {
         match &location.dir {
             MountDir::Layered(dir) => self.layered(location.mount)?.stat_dir(dir),
@@ -224,7 +224,7 @@ impl Vfs {
         }
     }
 
-    /// The entries of a directory for `getdents`: `.` and `..` first, then the merged names.
+    /// Lists a directory for `getdents`: `.` and `..` first, then the merged names.
     pub fn list(&self, location: &Location) -> io::Result<Vec<DirEntry>> {
         let own = self.stat_location(location)?;
         let mut parent_path = location.path.clone();
@@ -529,7 +529,7 @@ impl Vfs {
     }
 }
 
-/// The carrick device an image's character device node stands for, by its numbers.
+/// Maps an image's character device node to the carrick device with its numbers.
 fn image_device(stat: &Stat) -> Option<Device> {
     if stat.file_type() != FileType::CharDevice {
         return None;
@@ -570,4 +570,72 @@ fn open_device(
         return Ok(OpenFile::new(FileKind::Host(fd), path, status));
     }
     Ok(OpenFile::new(FileKind::Device(device), path, status))
+}
+
+impl Vfs {
+    /// `fstat` of an open file. A host-backed file shows the owner and mode its layer or a
+    /// guest chown recorded, found again through its path when it still names the same file.
+    pub fn fstat(&self, file: &OpenFile) -> io::Result<Stat> {
+        match &file.kind {
+            FileKind::Directory { location, .. } => self.stat_location(location),
+            FileKind::Host(fd) => {
+                let own = host::fstat(fd.as_fd())?;
+                let Some(path) = &file.path else {
+                    return Ok(own);
+                };
+                let recorded = self
+                    .resolve(&self.root()?, path.as_bytes(), false)
+                    .ok()
+                    .and_then(|resolved| match resolved.node {
+                        Some(Node::Layered(entry))
+                            if entry.host.ino == own.ino && entry.host.dev == own.dev =>
+                        {
+                            Some(entry.stat())
+                        }
+                        _ => None,
+                    });
+                // Size and times come from the open file, which may have changed since.
+                Ok(recorded.map_or(own, |stat| Stat {
+                    size: own.size,
+                    blocks: own.blocks,
+                    atime: own.atime,
+                    mtime: own.mtime,
+                    ctime: own.ctime,
+                    ..stat
+                }))
+            }
+            FileKind::Snapshot { .. } | FileKind::Device(_) => {
+                let path = file.path.as_ref().ok_or_else(|| errno(libc::EBADF))?;
+                self.stat(&self.root()?, path.as_bytes(), false)
+            }
+        }
+    }
+
+    /// Returns the directory an open file is, for `fchdir` and as the start of `*at` calls;
+    /// `ENOTDIR` for other files.
+    pub fn file_location(&self, file: &OpenFile) -> io::Result<Location> {
+        match &file.kind {
+            FileKind::Directory { location, .. } => Ok(location.clone()),
+            _ => Err(errno(libc::ENOTDIR)),
+        }
+    }
+
+    /// Locks the `getdents` cursor of an open directory and takes the listing on first use
+    /// (after a rewind to 0, the listing is taken again). `ENOTDIR` for other files.
+    pub fn dir_cursor<'a>(
+        &self,
+        file: &'a OpenFile,
+    ) -> io::Result<std::sync::MutexGuard<'a, DirCursor>> {
+        let FileKind::Directory {
+            location, cursor, ..
+        } = &file.kind
+        else {
+            return Err(errno(libc::ENOTDIR));
+        };
+        let mut cursor = cursor.lock().map_err(|_| errno(libc::EIO))?;
+        if cursor.entries.is_none() {
+            cursor.entries = Some(self.list(location)?);
+        }
+        Ok(cursor)
+    }
 }

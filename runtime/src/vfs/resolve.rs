@@ -33,7 +33,7 @@ pub enum MountDir {
     Synthetic(Vec<Vec<u8>>),
 }
 
-/// What a name refers to.
+/// The file a name refers to.
 #[derive(Clone, Debug)]
 pub enum Node {
     Layered(Entry),
@@ -54,11 +54,11 @@ impl Node {
 pub struct Resolved {
     /// Canonical guest path of the result.
     pub path: GuestPath,
-    /// The directory that holds the final component, or the result itself when `name` is
+    /// The directory that contains the final component, or the result itself when `name` is
     /// `None` (the path was `/`, ended in `.` or `..`, or named a mount point).
     pub parent: Location,
     pub name: Option<Vec<u8>>,
-    /// What the final component is; `None` when it does not exist (then `name` is set and
+    /// The final component's file; `None` when it does not exist (then `name` is set and
     /// `parent` is where it would be created).
     pub node: Option<Node>,
     /// Whether the path requires a directory (it ended in `/`, `.` or `..`).
@@ -106,7 +106,7 @@ impl Vfs {
         })
     }
 
-    /// Resolves `path` (absolute, or relative to `start`). `follow` says whether a symlink
+    /// Resolves `path` (absolute, or relative to `start`). `follow` selects whether a symlink
     /// in the final component is followed (it always is when the path ends in `/`). The
     /// final component may be missing: see [`Resolved::node`]. Errors as Linux gives them:
     /// `ENOENT` (empty path or a missing directory on the way), `ENOTDIR`, `ELOOP`,

@@ -8,7 +8,7 @@ use std::io;
 use super::host::{self, Stat};
 use super::{errno, mode, FileType};
 
-/// What the process side of carrick tells the VFS about the calling process, for `/proc`.
+/// The calling process as the process side of carrick reports it to the VFS, for `/proc`.
 pub trait ProcessView: Send + Sync {
     /// Host pid of the process, which is also its guest pid.
     fn pid(&self) -> i32;
@@ -160,7 +160,7 @@ fn synthetic_ino(kind: SynthKind, rel: &[Vec<u8>]) -> u64 {
     hash.max(1)
 }
 
-/// Which synthetic file system.
+/// A synthetic file system type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SynthKind {
     Proc,
@@ -187,7 +187,7 @@ impl SynthKind {
     }
 }
 
-/// What a synthetic lookup can see besides the process.
+/// The state a synthetic lookup reads besides the process.
 pub struct SynthContext<'a> {
     pub view: &'a dyn ProcessView,
     /// Mount points, file system types and whether each is read-only, for `mounts`.

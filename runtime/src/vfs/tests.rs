@@ -687,3 +687,50 @@ fn volumes_mount_and_read_only() {
     );
     assert_eq!(error_of(vfs.remove(&root, b"/data", true)), libc::EBUSY);
 }
+
+#[test]
+fn fstat_and_getdents_cursor() {
+    let layers = Union::new();
+    layers.lower0.write("bin/su", "su");
+    let mut index = MemoryLayerIndex::new();
+    index.set_attrs(
+        "bin/su",
+        Attrs {
+            uid: 0,
+            gid: 0,
+            mode: mode::S_IFREG | 0o4755,
+            rdev: 0,
+        },
+    );
+    let vfs = layers.vfs(index, MemoryLayerIndex::new());
+    let root = vfs.root().unwrap();
+    let read = OpenOptions {
+        read: true,
+        ..Default::default()
+    };
+    let file = vfs.open(&root, b"/bin/su", read, 0).unwrap();
+    let stat = vfs.fstat(&file).unwrap();
+    assert_eq!((stat.uid, stat.mode & 0o7777, stat.size), (0, 0o4755, 2));
+
+    let dir = vfs
+        .open(
+            &root,
+            b"/bin",
+            OpenOptions {
+                directory: true,
+                ..read
+            },
+            0,
+        )
+        .unwrap();
+    assert_eq!(vfs.file_location(&dir).unwrap().path.to_string(), "/bin");
+    assert_eq!(error_of(vfs.file_location(&file)), libc::ENOTDIR);
+    let mut cursor = vfs.dir_cursor(&dir).unwrap();
+    let listed: Vec<Vec<u8>> = cursor
+        .remaining()
+        .map(|(entry, _)| entry.name.clone())
+        .collect();
+    assert_eq!(listed, [b".".to_vec(), b"..".to_vec(), b"su".to_vec()]);
+    cursor.advance(3);
+    assert_eq!(cursor.remaining().count(), 0);
+}
