@@ -92,6 +92,7 @@ impl Vfs {
                     status,
                 ))
             }
+            (Node::Synthetic(SynthNode::OpenFd { fd, .. }), _) => self.reopen_fd(fd, status),
             (Node::Synthetic(SynthNode::Device(device)), _) => {
                 open_device(device, &options, path, status)
             }
@@ -167,6 +168,13 @@ impl Vfs {
             (None, _) => self.stat_location(&resolved.parent),
             (Some(_), None) => Err(errno(libc::ENOENT)),
             (Some(_), Some(Node::Layered(entry))) => Ok(entry.stat()),
+            (Some(_), Some(Node::Synthetic(SynthNode::OpenFd { fd, .. }))) => {
+                let file = self
+                    .process()
+                    .fd_file(*fd)
+                    .ok_or_else(|| errno(libc::ENOENT))?;
+                self.fstat(&file)
+            }
             (Some(name), Some(Node::Synthetic(node))) => {
                 let MountDir::Synthetic(rel) = &resolved.parent.dir else {
                     return Err(errno(libc::EIO));
@@ -264,7 +272,31 @@ impl Vfs {
                 }
             }
         }
+        self.add_mount_points(location, &mut entries)?;
         Ok(entries)
+    }
+
+    /// Adds the mount points directly inside `location` that its own listing lacks (`/proc`
+    /// on a root without that directory, `/dev/shm` in the synthetic `/dev`).
+    fn add_mount_points(&self, location: &Location, entries: &mut Vec<DirEntry>) -> io::Result<()> {
+        for (index, mount) in self.mounts().iter().enumerate().skip(1) {
+            let mut parent = mount.point.clone();
+            parent.pop();
+            let Some(name) = mount.point.file_name() else {
+                continue;
+            };
+            if parent != location.path || entries.iter().any(|entry| entry.name == name) {
+                continue;
+            }
+            let root = self.mount_root(index, mount.point.clone())?;
+            let ino = self.stat_location(&root)?.ino;
+            entries.push(DirEntry {
+                name: name.to_vec(),
+                ino,
+                file_type: FileType::Directory,
+            });
+        }
+        Ok(())
     }
 
     /// Resolves `path` for a call that creates it: `EEXIST` when it exists, and the parent
@@ -609,6 +641,25 @@ impl Vfs {
                 self.stat(&self.root()?, path.as_bytes(), false)
             }
         }
+    }
+
+    /// Opens guest fd `fd` again through its `/proc/self/fd` link: a new description of the
+    /// same host file (sharing the host offset, unlike Linux for a regular file).
+    fn reopen_fd(&self, fd: i32, status: u32) -> io::Result<OpenFile> {
+        let file = self
+            .process()
+            .fd_file(fd)
+            .ok_or_else(|| errno(libc::ENOENT))?;
+        let kind = match &file.kind {
+            FileKind::Host(host) => FileKind::Host(host.try_clone()?),
+            FileKind::Device(device) => FileKind::Device(*device),
+            FileKind::Snapshot { data, .. } => FileKind::Snapshot {
+                data: data.clone(),
+                offset: Mutex::new(0),
+            },
+            FileKind::Directory { .. } => return Err(errno(libc::EISDIR)),
+        };
+        Ok(OpenFile::new(kind, file.path.clone(), status))
     }
 
     /// Returns the directory an open file is, for `fchdir` and as the start of `*at` calls;

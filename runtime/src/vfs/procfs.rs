@@ -140,7 +140,8 @@ pub fn process_node(cx: &SynthContext<'_>, rel: &[&[u8]]) -> Option<SynthNode> {
                 .into_iter()
                 .find(|(number, _)| number.to_string().as_bytes() == *fd)?
                 .1;
-            SynthNode::Symlink(target)
+            let fd = std::str::from_utf8(fd).ok()?.parse().ok()?;
+            SynthNode::FdLink { fd, target }
         }
         [b"task", tid] => {
             view.threads()

@@ -94,7 +94,7 @@ impl Vfs {
         self.mount_root(0, GuestPath::root())
     }
 
-    fn mount_root(&self, index: usize, path: GuestPath) -> io::Result<Location> {
+    pub(crate) fn mount_root(&self, index: usize, path: GuestPath) -> io::Result<Location> {
         let dir = match &self.mount(index)?.fs {
             Filesystem::Layered(fs) => MountDir::Layered(fs.root()?),
             Filesystem::Synthetic(_) => MountDir::Synthetic(Vec::new()),
@@ -176,6 +176,24 @@ impl Vfs {
                     return Err(errno(libc::ELOOP));
                 }
                 let target = self.read_link(current, &name, &node)?;
+                if let (true, Node::Synthetic(SynthNode::FdLink { fd, .. })) =
+                    (last && !target.starts_with(b"/"), &node)
+                {
+                    // The fd has no path (a pipe or socket): the link opens the file itself.
+                    let file = self
+                        .process()
+                        .fd_file(*fd)
+                        .ok_or_else(|| errno(libc::ENOENT))?;
+                    let file_type = self.fstat(&file)?.file_type();
+                    let node = Node::Synthetic(SynthNode::OpenFd { fd: *fd, file_type });
+                    return Ok(Resolved {
+                        path: child_path,
+                        parent: current.clone(),
+                        name: Some(name),
+                        node: Some(node),
+                        must_be_dir,
+                    });
+                }
                 if target.is_empty() {
                     return Err(errno(libc::ENOENT));
                 }
@@ -267,7 +285,9 @@ impl Vfs {
             (Node::Layered(entry), MountDir::Layered(dir)) => {
                 self.layered(location.mount)?.readlink(dir, name, entry)
             }
-            (Node::Synthetic(SynthNode::Symlink(target)), _) => Ok(target.clone()),
+            (Node::Synthetic(SynthNode::Symlink(target) | SynthNode::FdLink { target, .. }), _) => {
+                Ok(target.clone())
+            }
             _ => Err(errno(libc::EINVAL)),
         }
     }

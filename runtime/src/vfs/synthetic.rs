@@ -5,6 +5,9 @@
 
 use std::io;
 
+use std::sync::Arc;
+
+use super::fdtable::OpenFile;
 use super::host::{self, Stat};
 use super::{errno, mode, FileType};
 
@@ -31,6 +34,8 @@ pub trait ProcessView: Send + Sync {
     fn maps(&self) -> String;
     /// Each open guest fd with the target of its `/proc/self/fd/N` link.
     fn fd_links(&self) -> Vec<(i32, Vec<u8>)>;
+    /// The open file description of guest fd `fd`, for opening `/proc/self/fd/N`.
+    fn fd_file(&self, fd: i32) -> Option<Arc<OpenFile>>;
     /// Real, effective, saved and file-system user ids, then the same for groups.
     fn ids(&self) -> ([u32; 4], [u32; 4]);
     /// Kernel release reported by `uname` and `/proc/sys/kernel/osrelease`.
@@ -98,6 +103,17 @@ pub enum SynthNode {
     File(Vec<u8>),
     Symlink(Vec<u8>),
     Device(Device),
+    /// `/proc/<pid>/fd/N`: a symlink to the fd's path, or to a name such as `pipe:[ino]`.
+    FdLink {
+        fd: i32,
+        target: Vec<u8>,
+    },
+    /// What following an `FdLink` without a path gives: the open file itself, of the given
+    /// type (Linux's "magic link", which reopens a pipe through `/dev/stdin`).
+    OpenFd {
+        fd: i32,
+        file_type: FileType,
+    },
 }
 
 impl SynthNode {
@@ -105,8 +121,9 @@ impl SynthNode {
         match self {
             SynthNode::Dir => FileType::Directory,
             SynthNode::File(_) => FileType::Regular,
-            SynthNode::Symlink(_) => FileType::Symlink,
+            SynthNode::Symlink(_) | SynthNode::FdLink { .. } => FileType::Symlink,
             SynthNode::Device(_) => FileType::CharDevice,
+            SynthNode::OpenFd { file_type, .. } => *file_type,
         }
     }
 
@@ -115,8 +132,8 @@ impl SynthNode {
         let (type_bits, permissions) = match self {
             SynthNode::Dir => (mode::S_IFDIR, 0o555),
             SynthNode::File(_) => (mode::S_IFREG, 0o444),
-            SynthNode::Symlink(_) => (mode::S_IFLNK, 0o777),
-            SynthNode::Device(_) => (mode::S_IFCHR, 0o666),
+            SynthNode::Symlink(_) | SynthNode::FdLink { .. } => (mode::S_IFLNK, 0o777),
+            SynthNode::Device(_) | SynthNode::OpenFd { .. } => (mode::S_IFCHR, 0o666),
         };
         let rdev = match self {
             SynthNode::Device(device) => {
@@ -378,7 +395,11 @@ pub(crate) mod tests {
     use super::*;
 
     /// A fixed process for tests.
-    pub struct FakeProcess;
+    #[derive(Default)]
+    pub struct FakeProcess {
+        /// Guest fd 5, when set.
+        pub fd5: Option<Arc<OpenFile>>,
+    }
 
     impl ProcessView for FakeProcess {
         fn pid(&self) -> i32 {
@@ -412,7 +433,18 @@ pub(crate) mod tests {
             "00400000-00401000 r-xp 00000000 00:00 0 /bin/sh\n".to_string()
         }
         fn fd_links(&self) -> Vec<(i32, Vec<u8>)> {
-            vec![(0, b"/dev/null".to_vec()), (3, b"/etc/passwd".to_vec())]
+            let mut links = vec![(0, b"/dev/null".to_vec()), (3, b"/etc/passwd".to_vec())];
+            if self.fd5.is_some() {
+                links.push((5, b"pipe:[1]".to_vec()));
+            }
+            links
+        }
+        fn fd_file(&self, fd: i32) -> Option<Arc<OpenFile>> {
+            if fd == 5 {
+                self.fd5.clone()
+            } else {
+                None
+            }
         }
         fn ids(&self) -> ([u32; 4], [u32; 4]) {
             ([0; 4], [0; 4])
@@ -426,8 +458,9 @@ pub(crate) mod tests {
     }
 
     fn context() -> SynthContext<'static> {
+        static PROCESS: FakeProcess = FakeProcess { fd5: None };
         SynthContext {
-            view: &FakeProcess,
+            view: &PROCESS,
             mounts: vec![("/".to_string(), "overlay", false)],
         }
     }
@@ -480,7 +513,10 @@ pub(crate) mod tests {
         );
         assert_eq!(
             lookup(SynthKind::Proc, &cx, &rel("42/fd/3")).unwrap(),
-            Some(SynthNode::Symlink(b"/etc/passwd".to_vec()))
+            Some(SynthNode::FdLink {
+                fd: 3,
+                target: b"/etc/passwd".to_vec()
+            })
         );
         assert_eq!(lookup(SynthKind::Proc, &cx, &rel("42/fd/4")).unwrap(), None);
         let Some(SynthNode::File(cmdline)) =

@@ -2,6 +2,7 @@
 //! files and volumes.
 
 use std::fs;
+use std::os::fd::FromRawFd;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,7 +58,7 @@ fn vfs_of(root: RootSpec, volumes: &[Volume]) -> Vfs {
         root,
         volumes,
         None,
-        Arc::new(FakeProcess),
+        Arc::new(FakeProcess::default()),
         Arc::new(CompatLog::default()),
     )
     .unwrap()
@@ -363,8 +364,12 @@ fn union_top_layer_wins() {
     layers.lower0.write("etc/os-release", "bottom");
     layers.lower0.write("etc/only-bottom", "b");
     layers.lower1.write("etc/os-release", "top");
+    fs::set_permissions(&layers.lower1.0, fs::Permissions::from_mode(0o751)).unwrap();
+    fs::set_permissions(&layers.upper.0, fs::Permissions::from_mode(0o700)).unwrap();
     let vfs = layers.vfs(MemoryLayerIndex::new(), MemoryLayerIndex::new());
     assert_eq!(read_all(&vfs, "/etc/os-release"), "top");
+    let root = vfs.root().unwrap();
+    assert_eq!(vfs.stat(&root, b"/", true).unwrap().mode & 0o7777, 0o751);
     assert_eq!(read_all(&vfs, "/etc/only-bottom"), "b");
     assert_eq!(
         names(&vfs, "/etc"),
@@ -595,7 +600,7 @@ fn synthetic_files_through_vfs() {
         RootSpec::Directory(dir.0.clone()),
         &[],
         None,
-        Arc::new(FakeProcess),
+        Arc::new(FakeProcess::default()),
         compat.clone(),
     )
     .unwrap();
@@ -618,6 +623,7 @@ fn synthetic_files_through_vfs() {
         .unwrap();
     assert_eq!(null.path.unwrap().to_string(), "/dev/null");
     assert_eq!(names(&vfs, "/proc/self/fd"), [".", "..", "0", "3"]);
+    assert_eq!(names(&vfs, "/"), [".", "..", "dev", "proc", "sys"]);
     let stat = vfs.stat(&root, b"/dev/zero", true).unwrap();
     assert_eq!(stat.file_type(), FileType::CharDevice);
     assert_eq!(error_of(vfs.mkdir(&root, b"/proc/x", 0o755)), libc::EACCES);
@@ -733,4 +739,51 @@ fn fstat_and_getdents_cursor() {
     assert_eq!(listed, [b".".to_vec(), b"..".to_vec(), b"su".to_vec()]);
     cursor.advance(3);
     assert_eq!(cursor.remaining().count(), 0);
+}
+
+#[test]
+fn proc_fd_link_reopens_pipe() {
+    let dir = TempDir::new();
+    let mut ends = [0; 2];
+    // SAFETY: `ends` has room for the two fds pipe() returns.
+    assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0);
+    // SAFETY: pipe() returned two new fds that nothing else owns.
+    let (read_end, write_end) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(ends[0]),
+            std::os::fd::OwnedFd::from_raw_fd(ends[1]),
+        )
+    };
+    let pipe = Arc::new(OpenFile::new(FileKind::Host(write_end), None, 0));
+    let process = FakeProcess { fd5: Some(pipe) };
+    let vfs = Vfs::new(
+        RootSpec::Directory(dir.0.clone()),
+        &[],
+        None,
+        Arc::new(process),
+        Arc::new(CompatLog::default()),
+    )
+    .unwrap();
+    let root = vfs.root().unwrap();
+
+    assert_eq!(vfs.readlink(&root, b"/dev/fd/5").unwrap(), b"pipe:[1]");
+    assert_eq!(
+        vfs.stat(&root, b"/proc/self/fd/5", true)
+            .unwrap()
+            .file_type(),
+        FileType::Fifo
+    );
+    let write = OpenOptions {
+        write: true,
+        ..Default::default()
+    };
+    let reopened = vfs.open(&root, b"/dev/fd/5", write, 0).unwrap();
+    host::write(reopened.host_fd().unwrap(), b"through the link").unwrap();
+    let mut buffer = [0u8; 32];
+    let count = host::read(std::os::fd::AsFd::as_fd(&read_end), &mut buffer).unwrap();
+    assert_eq!(&buffer[..count], b"through the link");
+    assert_eq!(
+        error_of(vfs.open(&root, b"/proc/self/fd/9", write, 0)),
+        libc::ENOENT
+    );
 }

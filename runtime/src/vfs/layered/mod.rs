@@ -432,6 +432,13 @@ impl LayeredFs {
 
     /// The status of the directory itself.
     pub fn stat_dir(&self, dir: &Dir) -> io::Result<Stat> {
+        if self.union && dir.rel.is_empty() {
+            // The upper root is carrick's own directory: show the image's root instead.
+            if let Some(lower) = self.lowers.first() {
+                let host = host::fstat(lower.fd.as_fd())?;
+                return Ok(apply_attrs(host, lower.index.attrs(&rel_path(&[], None))));
+            }
+        }
         let (layer, fd) = dir.parts.first().ok_or_else(|| errno(libc::ENOENT))?;
         let host = host::fstat(fd.as_fd())?;
         let attrs = match (layer, dir.rel.split_last()) {
