@@ -22,9 +22,12 @@ use syn::{FnArg, GenericArgument, ItemFn, PathArguments, Type};
 #[proc_macro_attribute]
 pub fn syscall(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
-        return syn::Error::new(Span::call_site(), "#[syscall] takes no arguments; the function name selects the row")
-            .to_compile_error()
-            .into();
+        return syn::Error::new(
+            Span::call_site(),
+            "#[syscall] takes no arguments; the function name selects the row",
+        )
+        .to_compile_error()
+        .into();
     }
     let function = syn::parse_macro_input!(item as ItemFn);
     match expand(&function) {
@@ -59,7 +62,12 @@ fn expand(function: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
         .map(|row| row.get_ref())
         .find(|row| row.name == name)
         .ok_or_else(|| {
-            syn::Error::new(function.sig.ident.span(), format!("`{name}` is not a syscall in syscalls.toml; a handler is named after its row"))
+            syn::Error::new(
+                function.sig.ident.span(),
+                format!(
+                    "`{name}` is not a syscall in syscalls.toml; a handler is named after its row"
+                ),
+            )
         })?;
     if !row.status.has_handler() {
         return Err(syn::Error::new(
@@ -74,11 +82,17 @@ fn expand(function: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
         .iter()
         .map(|input| match input {
             FnArg::Typed(typed) => Ok(typed),
-            FnArg::Receiver(receiver) => Err(syn::Error::new(receiver.span(), "a syscall handler is a free function")),
+            FnArg::Receiver(receiver) => Err(syn::Error::new(
+                receiver.span(),
+                "a syscall handler is a free function",
+            )),
         })
         .collect::<syn::Result<_>>()?;
     let Some((context, args)) = params.split_first() else {
-        return Err(syn::Error::new(function.sig.span(), "a syscall handler takes `cx: &mut SyscallContext<'_>` first"));
+        return Err(syn::Error::new(
+            function.sig.span(),
+            "a syscall handler takes `cx: &mut SyscallContext<'_>` first",
+        ));
     };
     check_context(context)?;
     check_args(row, args, &function.sig)?;
@@ -89,7 +103,10 @@ fn expand(function: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
         let ty = &param.ty;
         quote!(<#ty as crate::sys::FromArg>::from_arg(raw[#index])?)
     });
-    let doc = format!("Dispatch entry for `{name}` (nr {}): decodes the argument registers and calls [`{name}`].", row.nr);
+    let doc = format!(
+        "Dispatch entry for `{name}` (nr {}): decodes the argument registers and calls [`{name}`].",
+        row.nr
+    );
     Ok(quote! {
         #function
 
@@ -104,20 +121,32 @@ fn expand(function: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
 fn check_context(param: &syn::PatType) -> syn::Result<()> {
     let ok = match &*param.ty {
         Type::Reference(reference) => {
-            reference.mutability.is_some() && last_ident(&reference.elem).as_deref() == Some("SyscallContext")
+            reference.mutability.is_some()
+                && last_ident(&reference.elem).as_deref() == Some("SyscallContext")
         }
         _ => false,
     };
     if ok {
         Ok(())
     } else {
-        Err(syn::Error::new(param.ty.span(), "the first parameter must be `cx: &mut SyscallContext<'_>`"))
+        Err(syn::Error::new(
+            param.ty.span(),
+            "the first parameter must be `cx: &mut SyscallContext<'_>`",
+        ))
     }
 }
 
-fn check_args(row: &Syscall, params: &[&syn::PatType], signature: &syn::Signature) -> syn::Result<()> {
+fn check_args(
+    row: &Syscall,
+    params: &[&syn::PatType],
+    signature: &syn::Signature,
+) -> syn::Result<()> {
     if params.len() != row.args.len() {
-        let expected: Vec<String> = row.args.iter().map(|arg| format!("{}: {}", arg.name, expected_type(arg))).collect();
+        let expected: Vec<String> = row
+            .args
+            .iter()
+            .map(|arg| format!("{}: {}", arg.name, expected_type(arg)))
+            .collect();
         return Err(syn::Error::new(
             signature.inputs.span(),
             format!(
@@ -149,7 +178,9 @@ fn check_args(row: &Syscall, params: &[&syn::PatType], signature: &syn::Signatur
 
 /// The Rust type a handler takes for an argument, as `Name` or `Name<Inner>`.
 fn expected_type(arg: &Arg) -> String {
-    let type_name = |name: &Option<String>| carrick_codegen::model::type_name(name.as_deref().unwrap_or_default());
+    let type_name = |name: &Option<String>| {
+        carrick_codegen::model::type_name(name.as_deref().unwrap_or_default())
+    };
     match arg.kind {
         ArgKind::Int | ArgKind::Pid | ArgKind::Signal | ArgKind::Clockid => "i32".into(),
         ArgKind::Uint | ArgKind::Uid | ArgKind::Gid | ArgKind::Mode => "u32".into(),
@@ -169,14 +200,21 @@ fn expected_type(arg: &Arg) -> String {
             format!("UserArray<{}>", type_name(&arg.struct_name))
         }
         ArgKind::ScalarOut | ArgKind::ScalarInout => {
-            format!("UserPtr<{}>", arg.scalar.map_or("?", |scalar| scalar.rust()))
+            format!(
+                "UserPtr<{}>",
+                arg.scalar.map_or("?", |scalar| scalar.rust())
+            )
         }
     }
 }
 
 fn last_ident(ty: &Type) -> Option<String> {
     match ty {
-        Type::Path(path) => path.path.segments.last().map(|segment| segment.ident.to_string()),
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .map(|segment| segment.ident.to_string()),
         _ => None,
     }
 }

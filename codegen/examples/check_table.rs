@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "syscalls.toml".to_string());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "syscalls.toml".to_string());
     match carrick_codegen::load(std::path::Path::new(&path)) {
         Ok(checked) => {
             println!(

@@ -29,7 +29,14 @@ pub fn support_matrix(table: &Table) -> String {
     out.push_str("| nr | name | status | note |\n| ---: | --- | --- | --- |\n");
     for row in rows {
         let note = row.note.replace('|', "\\|");
-        let _ = writeln!(out, "| {} | `{}` | {} | {} |", row.nr, row.name, row.status.as_str(), note);
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} |",
+            row.nr,
+            row.name,
+            row.status.as_str(),
+            note
+        );
     }
     out
 }

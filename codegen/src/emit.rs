@@ -36,16 +36,30 @@ fn rows_by_number(table: &Table) -> Vec<&crate::model::Syscall> {
 }
 
 fn table_len(table: &Table) -> u32 {
-    table.syscall.iter().map(|row| row.get_ref().nr + 1).max().unwrap_or(0)
+    table
+        .syscall
+        .iter()
+        .map(|row| row.get_ref().nr + 1)
+        .max()
+        .unwrap_or(0)
 }
 
 fn emit_numbers(table: &Table, out: &mut String) {
     out.push_str("/// Syscall numbers of the Linux arm64 (asm-generic) table.\npub mod nr {\n");
     for row in rows_by_number(table) {
-        let _ = writeln!(out, "    pub const {}: u64 = {};", row.name.to_uppercase(), row.nr);
+        let _ = writeln!(
+            out,
+            "    pub const {}: u64 = {};",
+            row.name.to_uppercase(),
+            row.nr
+        );
     }
     out.push_str("}\n\n");
-    let _ = writeln!(out, "/// One more than the highest syscall number.\npub const SYSCALL_TABLE_LEN: usize = {};\n", table_len(table));
+    let _ = writeln!(
+        out,
+        "/// One more than the highest syscall number.\npub const SYSCALL_TABLE_LEN: usize = {};\n",
+        table_len(table)
+    );
     let _ = writeln!(
         out,
         "/// The architecture and kernel headers the table was checked against.\npub const ABI_ARCH: &str = {:?};\npub const ABI_KERNEL: &str = {:?};\n",
@@ -69,7 +83,11 @@ fn emit_metadata(table: &Table, out: &mut String) {
         let _ = writeln!(out, "    Some(SyscallInfo {{");
         let _ = writeln!(out, "        nr: {},", row.nr);
         let _ = writeln!(out, "        name: {:?},", row.name);
-        let _ = writeln!(out, "        status: Status::{},", status_variant(row.status));
+        let _ = writeln!(
+            out,
+            "        status: Status::{},",
+            status_variant(row.status)
+        );
         let _ = writeln!(out, "        note: {:?},", row.note);
         let _ = writeln!(out, "        ret: RetKind::{},", ret_variant(row.ret));
         out.push_str("        args: &[\n");
@@ -199,7 +217,11 @@ fn emit_dispatch(table: &Table, out: &mut String) {
             next += 1;
         }
         if row.status.has_handler() {
-            let _ = writeln!(out, "    Some(crate::sys::{} as Handler),", entry_name(&row.name));
+            let _ = writeln!(
+                out,
+                "    Some(crate::sys::{} as Handler),",
+                entry_name(&row.name)
+            );
         } else {
             out.push_str("    None,\n");
         }
@@ -215,7 +237,9 @@ pub fn entry_name(name: &str) -> String {
 
 /// Rust keywords a field may be named after; emitted as raw identifiers.
 fn field_ident(name: &str) -> String {
-    const KEYWORDS: &[&str] = &["type", "match", "ref", "mod", "fn", "use", "loop", "move", "in", "impl"];
+    const KEYWORDS: &[&str] = &[
+        "type", "match", "ref", "mod", "fn", "use", "loop", "move", "in", "impl",
+    ];
     if KEYWORDS.contains(&name) {
         format!("r#{name}")
     } else {
@@ -228,6 +252,15 @@ fn rust_field_type(ty: &FieldType) -> String {
         FieldType::Scalar(scalar) => scalar.rust().to_string(),
         FieldType::Struct(name) => crate::model::type_name(name),
         FieldType::Array(element, count) => format!("[{}; {count}]", rust_field_type(element)),
+    }
+}
+
+/// Alignment of a field type, from the declared alignment of structs.
+fn field_align(table: &Table, ty: &FieldType) -> u64 {
+    match ty {
+        FieldType::Scalar(scalar) => scalar.size(),
+        FieldType::Struct(name) => table.structs.get(name).map_or(1, |def| def.get_ref().align),
+        FieldType::Array(element, _) => field_align(table, element),
     }
 }
 
@@ -252,18 +285,35 @@ fn emit_structs(table: &Table, out: &mut String) {
             })
             .collect();
 
-        let c_type = if def.c_type.is_empty() { format!("`{name}`") } else { format!("`{}`", def.c_type) };
+        let c_type = if def.c_type.is_empty() {
+            format!("`{name}`")
+        } else {
+            format!("`{}`", def.c_type)
+        };
         let _ = writeln!(out, "/// Linux arm64 {c_type}: {} bytes.", def.size);
         if !def.doc.is_empty() {
             let _ = writeln!(out, "///\n/// {}", def.doc);
         }
-        let _ = writeln!(out, "#[repr(C)]\n#[derive(Clone, Copy, Debug, PartialEq, Eq)]\npub struct {type_name} {{");
+        let natural_align = fields
+            .iter()
+            .map(|(_, ty)| field_align(table, ty))
+            .max()
+            .unwrap_or(1);
+        let repr = if def.align > natural_align {
+            format!("C, align({})", def.align)
+        } else {
+            "C".to_string()
+        };
+        let _ = writeln!(out, "#[repr({repr})]\n#[derive(Clone, Copy, Debug, PartialEq, Eq)]\npub struct {type_name} {{");
         for (ident, ty) in &fields {
             let _ = writeln!(out, "    pub {ident}: {},", rust_field_type(ty));
         }
         out.push_str("}\n\n");
 
-        let _ = writeln!(out, "impl {type_name} {{\n    /// The all-zero value.\n    pub const ZERO: Self = Self {{");
+        let _ = writeln!(
+            out,
+            "impl {type_name} {{\n    /// The all-zero value.\n    pub const ZERO: Self = Self {{"
+        );
         for (ident, ty) in &fields {
             let _ = writeln!(out, "        {ident}: {},", zero_value(ty));
         }
@@ -271,8 +321,16 @@ fn emit_structs(table: &Table, out: &mut String) {
         let _ = writeln!(out, "impl Default for {type_name} {{\n    fn default() -> Self {{\n        Self::ZERO\n    }}\n}}\n");
 
         out.push_str("const _: () = {\n");
-        let _ = writeln!(out, "    assert!(core::mem::size_of::<{type_name}>() == {});", def.size);
-        let _ = writeln!(out, "    assert!(core::mem::align_of::<{type_name}>() == {});", def.align);
+        let _ = writeln!(
+            out,
+            "    assert!(core::mem::size_of::<{type_name}>() == {});",
+            def.size
+        );
+        let _ = writeln!(
+            out,
+            "    assert!(core::mem::align_of::<{type_name}>() == {});",
+            def.align
+        );
         for field in &def.fields {
             let field = field.get_ref();
             let _ = writeln!(
@@ -319,7 +377,11 @@ fn emit_flag_sets(table: &Table, out: &mut String) {
 
 /// Masks of a bits set, and for each non-composite value whether it lies inside one.
 fn field_masks(set: &FlagSet) -> Vec<&crate::model::FlagValue> {
-    set.values.iter().map(|v| v.get_ref()).filter(|v| v.mask).collect()
+    set.values
+        .iter()
+        .map(|v| v.get_ref())
+        .filter(|v| v.mask)
+        .collect()
 }
 
 fn inside_mask(value: &crate::model::FlagValue, masks: &[&crate::model::FlagValue]) -> bool {
@@ -343,10 +405,22 @@ fn emit_bits(name: &str, set: &FlagSet, out: &mut String) {
     let _ = writeln!(out, "#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]\npub struct {type_name}(pub {repr});\n");
     let _ = writeln!(out, "impl {type_name} {{");
     for value in &values {
-        let _ = writeln!(out, "    pub const {}: Self = Self({});", value.name, literal(set, value.value));
+        let _ = writeln!(
+            out,
+            "    pub const {}: Self = Self({});",
+            value.name,
+            literal(set, value.value)
+        );
     }
-    let _ = writeln!(out, "    /// Every bit the table declares.\n    pub const KNOWN: {repr} = {};\n", literal(set, known));
-    let _ = writeln!(out, "    pub const fn bits(self) -> {repr} {{\n        self.0\n    }}\n");
+    let _ = writeln!(
+        out,
+        "    /// Every bit the table declares.\n    pub const KNOWN: {repr} = {};\n",
+        literal(set, known)
+    );
+    let _ = writeln!(
+        out,
+        "    pub const fn bits(self) -> {repr} {{\n        self.0\n    }}\n"
+    );
     out.push_str("    /// Whether every bit of `other` is set.\n    pub const fn contains(self, other: Self) -> bool {\n        self.0 & other.0 == other.0\n    }\n\n");
     out.push_str("    /// Whether any bit of `other` is set.\n    pub const fn intersects(self, other: Self) -> bool {\n        self.0 & other.0 != 0\n    }\n\n");
     let _ = writeln!(out, "    /// Bits the table does not declare.\n    pub const fn unknown_bits(self) -> {repr} {{\n        self.0 & !Self::KNOWN\n    }}\n");
@@ -374,17 +448,35 @@ fn emit_bits(name: &str, set: &FlagSet, out: &mut String) {
 
     // Display: mask fields first, then the plain bits, then any remainder in hex.
     let _ = writeln!(out, "impl core::fmt::Display for {type_name} {{\n    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {{");
-    out.push_str("        let mut rest = self.0;\n        let mut names: Vec<&str> = Vec::new();\n");
+    out.push_str(
+        "        let mut rest = self.0;\n        let mut names: Vec<&str> = Vec::new();\n",
+    );
     for mask in &masks {
         out.push_str("        let before = names.len();\n");
-        let _ = writeln!(out, "        match self.0 & {} {{", literal(set, mask.value));
+        let _ = writeln!(
+            out,
+            "        match self.0 & {} {{",
+            literal(set, mask.value)
+        );
         for value in values.iter().filter(|v| inside_mask(v, &[*mask])) {
-            let _ = writeln!(out, "            {} => names.push({:?}),", literal(set, value.value), value.name);
+            let _ = writeln!(
+                out,
+                "            {} => names.push({:?}),",
+                literal(set, value.value),
+                value.name
+            );
         }
         out.push_str("            _ => {}\n        }\n");
-        let _ = writeln!(out, "        if names.len() > before {{\n            rest &= !{};\n        }}", literal(set, mask.value));
+        let _ = writeln!(
+            out,
+            "        if names.len() > before {{\n            rest &= !{};\n        }}",
+            literal(set, mask.value)
+        );
     }
-    for value in values.iter().filter(|v| !v.composite && v.value != 0 && !inside_mask(v, &masks)) {
+    for value in values
+        .iter()
+        .filter(|v| !v.composite && v.value != 0 && !inside_mask(v, &masks))
+    {
         let bits = literal(set, value.value);
         let _ = writeln!(out, "        if rest & {bits} == {bits} {{\n            names.push({:?});\n            rest &= !{bits};\n        }}", value.name);
     }
@@ -402,7 +494,10 @@ fn emit_bits_to_host(
     out.push_str("    /// Translates to the host's `libc` bits; values with no host constant are left out, and\n    /// the handler deals with them itself.\n    pub fn to_host(self) -> i64 {\n        let mut host: i64 = 0;\n        let mut done = 0;\n");
     for mask in masks {
         let _ = writeln!(out, "        done |= {};", literal(set, mask.value));
-        for value in values.iter().filter(|v| inside_mask(v, &[*mask]) && v.value != 0) {
+        for value in values
+            .iter()
+            .filter(|v| inside_mask(v, &[*mask]) && v.value != 0)
+        {
             if let Some(host_name) = value.host_name() {
                 let _ = writeln!(out, "        if self.0 & {} == {} {{\n            host |= libc::{host_name} as i64;\n        }}", literal(set, mask.value), literal(set, value.value));
             }
@@ -414,7 +509,10 @@ fn emit_bits_to_host(
             let _ = writeln!(out, "        if self.0 & {bits} == {bits} {{\n            host |= libc::{host_name} as i64;\n            done |= {bits};\n        }}");
         }
     }
-    for value in values.iter().filter(|v| !v.composite && v.value != 0 && !inside_mask(v, masks)) {
+    for value in values
+        .iter()
+        .filter(|v| !v.composite && v.value != 0 && !inside_mask(v, masks))
+    {
         if let Some(host_name) = value.host_name() {
             let bits = literal(set, value.value);
             let _ = writeln!(out, "        if self.0 & !done & {bits} != 0 {{\n            host |= libc::{host_name} as i64;\n        }}");
@@ -425,14 +523,19 @@ fn emit_bits_to_host(
     // Host to Linux, for values the host reports back (F_GETFL, stat modes).
     out.push_str("    /// Translates host `libc` bits back; host bits with no Linux name are dropped.\n    pub fn from_host(host: i64) -> Self {\n        let mut bits = 0;\n");
     for mask in masks {
-        let Some(mask_host) = mask.host_name() else { continue };
+        let Some(mask_host) = mask.host_name() else {
+            continue;
+        };
         for value in values.iter().filter(|v| inside_mask(v, &[*mask])) {
             if let Some(host_name) = value.host_name() {
                 let _ = writeln!(out, "        if host & (libc::{mask_host} as i64) == libc::{host_name} as i64 {{\n            bits |= {};\n        }}", literal(set, value.value));
             }
         }
     }
-    for value in values.iter().filter(|v| !v.mask && v.value != 0 && !inside_mask(v, masks)) {
+    for value in values
+        .iter()
+        .filter(|v| !v.mask && v.value != 0 && !inside_mask(v, masks))
+    {
         if let Some(host_name) = value.host_name() {
             let _ = writeln!(out, "        if libc::{host_name} as i64 != 0 && host & (libc::{host_name} as i64) == libc::{host_name} as i64 {{\n            bits |= {};\n        }}", literal(set, value.value));
         }
@@ -452,13 +555,26 @@ fn emit_enum(name: &str, set: &FlagSet, out: &mut String) {
     let _ = writeln!(out, "#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]\npub struct {type_name}(pub {repr});\n");
     let _ = writeln!(out, "impl {type_name} {{");
     for value in &values {
-        let _ = writeln!(out, "    pub const {}: Self = Self({});", value.name, literal(set, value.value));
+        let _ = writeln!(
+            out,
+            "    pub const {}: Self = Self({});",
+            value.name,
+            literal(set, value.value)
+        );
     }
     out.push('\n');
-    let _ = writeln!(out, "    pub const fn value(self) -> {repr} {{\n        self.0\n    }}\n");
+    let _ = writeln!(
+        out,
+        "    pub const fn value(self) -> {repr} {{\n        self.0\n    }}\n"
+    );
     out.push_str("    /// The value's Linux name, if the table declares it.\n    pub const fn name(self) -> Option<&'static str> {\n        match self.0 {\n");
     for value in values.iter().filter(|v| !v.alias) {
-        let _ = writeln!(out, "            {} => Some({:?}),", literal(set, value.value), value.name);
+        let _ = writeln!(
+            out,
+            "            {} => Some({:?}),",
+            literal(set, value.value),
+            value.name
+        );
     }
     out.push_str("            _ => None,\n        }\n    }\n\n");
     out.push_str("    /// Decodes a syscall argument; any value is accepted and the handler rejects the ones it\n    /// does not support.\n    pub fn from_arg(raw: u64) -> Result<Self, Errno> {\n        Ok(Self(raw as _))\n    }\n\n");
@@ -467,7 +583,11 @@ fn emit_enum(name: &str, set: &FlagSet, out: &mut String) {
         out.push_str("    /// The host `libc` value, or `None` when the host has no such value.\n    pub fn to_host(self) -> Option<i64> {\n        match self.0 {\n");
         for value in values.iter().filter(|v| !v.alias) {
             if let Some(host_name) = value.host_name() {
-                let _ = writeln!(out, "            {} => Some(libc::{host_name} as i64),", literal(set, value.value));
+                let _ = writeln!(
+                    out,
+                    "            {} => Some(libc::{host_name} as i64),",
+                    literal(set, value.value)
+                );
             }
         }
         out.push_str("            _ => None,\n        }\n    }\n\n");
@@ -497,7 +617,11 @@ fn emit_constants(table: &Table, out: &mut String) {
             "u32" => format!("{:#x}", constant.value as u32),
             _ => constant.value.to_string(),
         };
-        let _ = writeln!(out, "pub const {}: {} = {value};", constant.name, constant.ty);
+        let _ = writeln!(
+            out,
+            "pub const {}: {} = {value};",
+            constant.name, constant.ty
+        );
     }
     out.push('\n');
 }
@@ -508,7 +632,11 @@ fn emit_errno(table: &Table, out: &mut String) {
 
     out.push_str("/// A Linux errno value (positive; the syscall returns its negation).\n#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub struct Errno(u16);\n\nimpl Errno {\n");
     for row in &rows {
-        let _ = writeln!(out, "    /// {}\n    pub const {}: Self = Self({});", row.text, row.name, row.value);
+        let _ = writeln!(
+            out,
+            "    /// {}\n    pub const {}: Self = Self({});",
+            row.text, row.name, row.value
+        );
     }
     out.push_str("\n    pub const fn value(self) -> u16 {\n        self.0\n    }\n\n");
     out.push_str("    /// The value as x0 carries it: `-errno`.\n    pub const fn as_return(self) -> u64 {\n        (-(self.0 as i64)) as u64\n    }\n\n");
@@ -542,7 +670,11 @@ fn emit_signals(table: &Table, out: &mut String) {
     out.push_str("/// What a signal does when its disposition is `SIG_DFL`.\n#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]\npub enum SignalAction { Term, Core, Ignore, Stop, Continue }\n\n");
     out.push_str("/// A Linux signal number.\n#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub struct Signal(u8);\n\nimpl Signal {\n");
     for row in &rows {
-        let _ = writeln!(out, "    pub const {}: Self = Self({});", row.name, row.value);
+        let _ = writeln!(
+            out,
+            "    pub const {}: Self = Self({});",
+            row.name, row.value
+        );
     }
     out.push_str("\n    /// A signal from its Linux number, `None` outside 1..=NSIG.\n    pub const fn new(number: u32) -> Option<Self> {\n        if number >= 1 && number <= NSIG {\n            Some(Self(number as u8))\n        } else {\n            None\n        }\n    }\n\n");
     out.push_str("    pub const fn number(self) -> u32 {\n        self.0 as u32\n    }\n\n");
@@ -573,7 +705,11 @@ fn emit_signals(table: &Table, out: &mut String) {
     out.push_str("    /// The Linux signal for a host signal number.\n    #[allow(unreachable_patterns)]\n    pub fn from_host(host: i32) -> Option<Self> {\n        match host {\n");
     for row in &rows {
         if let Some(host_name) = row.host_name() {
-            let _ = writeln!(out, "            libc::{host_name} => Some(Self::{}),", row.name);
+            let _ = writeln!(
+                out,
+                "            libc::{host_name} => Some(Self::{}),",
+                row.name
+            );
         }
     }
     out.push_str("            _ => None,\n        }\n    }\n}\n");

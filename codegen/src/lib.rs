@@ -39,7 +39,10 @@ impl fmt::Display for Diagnostic {
 pub enum Error {
     /// A file could not be read or written.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The table is not valid TOML or does not match the format.
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -63,7 +66,10 @@ impl Source {
     pub fn new(name: &str, text: &str) -> Source {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(index, _)| index + 1));
-        Source { name: name.to_string(), line_starts }
+        Source {
+            name: name.to_string(),
+            line_starts,
+        }
     }
 
     /// The 1-based line that contains byte `offset`.
@@ -72,7 +78,10 @@ impl Source {
     }
 
     pub fn at(&self, line: usize, message: String) -> Diagnostic {
-        Diagnostic { location: format!("{}:{line}", self.name), message }
+        Diagnostic {
+            location: format!("{}:{line}", self.name),
+            message,
+        }
     }
 }
 
@@ -91,7 +100,11 @@ pub fn parse(name: &str, text: &str) -> Result<Checked, Error> {
     })?;
     let source = Source::new(name, text);
     let layouts = validate::validate(&table, &source).map_err(Error::Invalid)?;
-    Ok(Checked { table, source, layouts })
+    Ok(Checked {
+        table,
+        source,
+        layouts,
+    })
 }
 
 fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
@@ -107,8 +120,10 @@ fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
 
 /// Reads, parses and validates `syscalls.toml`.
 pub fn load(path: &Path) -> Result<Checked, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse(&display_name(path), &text)
 }
 
@@ -118,7 +133,8 @@ fn display_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-/// Generates the runtime's `linux` module into `out`, after checking that every implemented
+/// Generates the runtime's `linux` module into `out`, and the support matrix as
+/// `syscalls.md` beside it, after checking that every implemented
 /// row has a handler under `handlers_dir`. Returns the files read, for `rerun-if-changed`.
 pub fn build_runtime(table: &Path, handlers_dir: &Path, out: &Path) -> Result<Vec<PathBuf>, Error> {
     let checked = load(table)?;
@@ -131,6 +147,8 @@ pub fn build_runtime(table: &Path, handlers_dir: &Path, out: &Path) -> Result<Ve
 
     let code = emit::runtime_module(&checked);
     write_if_changed(out, &code)?;
+    let matrix = docs::support_matrix(&checked.table);
+    write_if_changed(&out.with_file_name("syscalls.md"), &matrix)?;
     inputs.push(table.to_path_buf());
     inputs.push(handlers_dir.to_path_buf());
     Ok(inputs)
@@ -141,7 +159,10 @@ pub fn write_if_changed(path: &Path, contents: &str) -> Result<(), Error> {
     if std::fs::read_to_string(path).is_ok_and(|old| old == contents) {
         return Ok(());
     }
-    std::fs::write(path, contents).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, contents).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Finds `#[syscall]` handler functions in the `.rs` files under `dir`, returning each name
@@ -153,8 +174,10 @@ pub fn find_handlers(dir: &Path) -> Result<(BTreeMap<String, String>, Vec<PathBu
 
     let mut handlers = BTreeMap::new();
     for file in &files {
-        let text = std::fs::read_to_string(file)
-            .map_err(|source| Error::Io { path: file.clone(), source })?;
+        let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
+            path: file.clone(),
+            source,
+        })?;
         let mut pending = false;
         for (index, line) in text.lines().enumerate() {
             let trimmed = line.trim_start();
@@ -166,7 +189,10 @@ pub fn find_handlers(dir: &Path) -> Result<(BTreeMap<String, String>, Vec<PathBu
                 continue;
             }
             if let Some(name) = fn_name(trimmed) {
-                handlers.insert(name.to_string(), format!("{}:{}", file.display(), index + 1));
+                handlers.insert(
+                    name.to_string(),
+                    format!("{}:{}", file.display(), index + 1),
+                );
                 pending = false;
             } else if !trimmed.starts_with("#[") && !trimmed.starts_with("//") {
                 pending = false;
@@ -177,17 +203,25 @@ pub fn find_handlers(dir: &Path) -> Result<(BTreeMap<String, String>, Vec<PathBu
 }
 
 fn fn_name(line: &str) -> Option<&str> {
-    let rest = line.strip_prefix("pub(crate) ").or_else(|| line.strip_prefix("pub ")).unwrap_or(line);
+    let rest = line
+        .strip_prefix("pub(crate) ")
+        .or_else(|| line.strip_prefix("pub "))
+        .unwrap_or(line);
     let rest = rest.strip_prefix("fn ")?;
     let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
     Some(&rest[..end])
 }
 
 fn collect_rust_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Error> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     for entry in entries {
-        let entry = entry.map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = entry.path();
         if path.is_dir() {
             collect_rust_files(&path, files)?;

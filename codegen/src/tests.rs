@@ -98,19 +98,39 @@ fn line_numbers_are_one_based() {
 
 #[test]
 fn duplicate_number_names_line() {
-    let text = with_row("[[syscall]]\nnr = 63\nname = \"read2\"\nret = \"size\"\nstatus = \"unimplemented\"\n");
+    let text = with_row(
+        "[[syscall]]\nnr = 63\nname = \"read2\"\nret = \"size\"\nstatus = \"unimplemented\"\n",
+    );
     let found = problems(&text);
     assert_eq!(found.len(), 1, "{found:?}");
     // A row's span starts at its `[[syscall]]` header, the line before the second `nr = 63`.
-    let line = text.lines().enumerate().filter(|(_, l)| *l == "nr = 63").nth(1).unwrap().0;
-    assert!(found[0].starts_with(&format!("syscalls.toml:{line}: duplicate syscall number 63")), "{found:?}");
+    let line = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| *l == "nr = 63")
+        .nth(1)
+        .unwrap()
+        .0;
+    assert!(
+        found[0].starts_with(&format!(
+            "syscalls.toml:{line}: duplicate syscall number 63"
+        )),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn duplicate_name_rejected() {
-    let text = with_row("[[syscall]]\nnr = 64\nname = \"read\"\nret = \"size\"\nstatus = \"unimplemented\"\n");
+    let text = with_row(
+        "[[syscall]]\nnr = 64\nname = \"read\"\nret = \"size\"\nstatus = \"unimplemented\"\n",
+    );
     let found = problems(&text);
-    assert!(found.iter().any(|p| p.contains("duplicate syscall name \"read\"")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("duplicate syscall name \"read\"")),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -121,7 +141,10 @@ fn overlapping_bits_rejected() {
     );
     let found = problems(&text);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].contains("O_BAD: bits 0x80000 overlap O_CLOEXEC"), "{found:?}");
+    assert!(
+        found[0].contains("O_BAD: bits 0x80000 overlap O_CLOEXEC"),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -137,21 +160,36 @@ fn unknown_type_rejected() {
 fn unknown_struct_rejected() {
     let text = with_row("[[syscall]]\nnr = 101\nname = \"nanosleep\"\nargs = [{ name = \"rqtp\", type = \"struct_in\", struct = \"timespek\" }]\nret = \"zero\"\nstatus = \"unimplemented\"\n");
     let found = problems(&text);
-    assert!(found.iter().any(|p| p.contains("unknown struct \"timespek\"")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("unknown struct \"timespek\"")),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn bad_length_argument_rejected() {
     let text = GOOD.replace("len = \"count\"", "len = \"size\"");
     let found = problems(&text);
-    assert!(found.iter().any(|p| p.contains("length argument \"size\" is not an argument")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("length argument \"size\" is not an argument")),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn partial_without_note_rejected() {
     let text = GOOD.replace("note = \"O_TMPFILE is missing\"", "");
     let found = problems(&text);
-    assert!(found.iter().any(|p| p.contains("is partial but has no note")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("is partial but has no note")),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -161,21 +199,37 @@ fn struct_gap_rejected() {
         "",
     );
     let found = problems(&text);
-    assert!(found.iter().any(|p| p.contains("offset 8 leaves a gap")), "{found:?}");
+    assert!(
+        found.iter().any(|p| p.contains("offset 8 leaves a gap")),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn struct_size_mismatch_rejected() {
     let text = GOOD.replace("size = 40", "size = 48");
     let found = problems(&text);
-    assert!(found.iter().any(|p| p.contains("fields end at 40 but size is 48")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("fields end at 40 but size is 48")),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn misaligned_field_rejected() {
-    let text = GOOD.replace("{ name = \"tv_nsec\", type = \"i64\", offset = 8 }", "{ name = \"tv_nsec\", type = \"i64\", offset = 12 }");
+    let text = GOOD.replace(
+        "{ name = \"tv_nsec\", type = \"i64\", offset = 8 }",
+        "{ name = \"tv_nsec\", type = \"i64\", offset = 12 }",
+    );
     let found = problems(&text);
-    assert!(found.iter().any(|p| p.contains("offset 12 is not a multiple of its alignment 8")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("offset 12 is not a multiple of its alignment 8")),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -185,7 +239,9 @@ fn missing_handler_reported() {
     handlers.insert("read".to_string(), "files.rs:1".to_string());
     let found = validate::check_handlers(&checked.table, &checked.source, &handlers);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].message.contains("\"openat\" (nr 56) is partial but no `#[syscall] fn openat`"));
+    assert!(found[0]
+        .message
+        .contains("\"openat\" (nr 56) is partial but no `#[syscall] fn openat`"));
     assert!(found[0].location.starts_with("syscalls.toml:"));
 }
 
@@ -225,8 +281,16 @@ fn emitted_struct_has_layout_asserts() {
 fn handler_scan_finds_attributed_fns() {
     let dir = std::env::temp_dir().join(format!("carrick-codegen-scan-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("nested")).unwrap();
-    std::fs::write(dir.join("a.rs"), "#[syscall]\npub fn read(cx: &mut C) {}\nfn helper() {}\n").unwrap();
-    std::fs::write(dir.join("nested/b.rs"), "#[syscall]\n/// docs\nfn openat() {}\n").unwrap();
+    std::fs::write(
+        dir.join("a.rs"),
+        "#[syscall]\npub fn read(cx: &mut C) {}\nfn helper() {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("nested/b.rs"),
+        "#[syscall]\n/// docs\nfn openat() {}\n",
+    )
+    .unwrap();
     let (handlers, files) = find_handlers(&dir).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(files.len(), 2);

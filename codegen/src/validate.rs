@@ -65,19 +65,35 @@ fn check_syscalls(table: &Table, source: &Source, problems: &mut Vec<Diagnostic>
         let mut report = |message: String| problems.push(source.at(line, message));
 
         if call.nr > MAX_SYSCALL_NR {
-            report(format!("syscall {:?}: number {} is above {MAX_SYSCALL_NR}", call.name, call.nr));
+            report(format!(
+                "syscall {:?}: number {} is above {MAX_SYSCALL_NR}",
+                call.name, call.nr
+            ));
         }
         if let Some(first) = numbers.insert(call.nr, line) {
-            report(format!("duplicate syscall number {} (first on line {first})", call.nr));
+            report(format!(
+                "duplicate syscall number {} (first on line {first})",
+                call.nr
+            ));
         }
         if let Some(first) = names.insert(&call.name, line) {
-            report(format!("duplicate syscall name {:?} (first on line {first})", call.name));
+            report(format!(
+                "duplicate syscall name {:?} (first on line {first})",
+                call.name
+            ));
         }
         if call.args.len() > 6 {
-            report(format!("syscall {:?} has {} arguments; arm64 passes at most 6", call.name, call.args.len()));
+            report(format!(
+                "syscall {:?} has {} arguments; arm64 passes at most 6",
+                call.name,
+                call.args.len()
+            ));
         }
         if call.status == Status::Partial && call.note.trim().is_empty() {
-            report(format!("syscall {:?} is partial but has no note saying what is missing", call.name));
+            report(format!(
+                "syscall {:?} is partial but has no note saying what is missing",
+                call.name
+            ));
         }
 
         let arg_names: Vec<&str> = call.args.iter().map(|a| a.name.as_str()).collect();
@@ -103,7 +119,11 @@ fn check_arg_references(
         (Some(set), true) => match table.flags.get(set) {
             None => report(format!("{what}: unknown flag set {set:?}")),
             Some(def) => {
-                let expected = if kind == ArgKind::Flags { SetKind::Bits } else { SetKind::Enum };
+                let expected = if kind == ArgKind::Flags {
+                    SetKind::Bits
+                } else {
+                    SetKind::Enum
+                };
                 if def.get_ref().kind != expected {
                     report(format!("{what}: set {set:?} is not of kind {:?}", expected));
                 }
@@ -114,9 +134,9 @@ fn check_arg_references(
         (None, false) => {}
     }
     match (&arg.len, kind.needs_len()) {
-        (Some(len), true) if !arg_names.contains(&len.as_str()) => {
-            report(format!("{what}: length argument {len:?} is not an argument of this syscall"))
-        }
+        (Some(len), true) if !arg_names.contains(&len.as_str()) => report(format!(
+            "{what}: length argument {len:?} is not an argument of this syscall"
+        )),
         (None, true) => report(format!("{what}: type {} needs `len`", kind.as_str())),
         (Some(_), false) => report(format!("{what}: `len` is only for buffers and arrays")),
         _ => {}
@@ -126,12 +146,16 @@ fn check_arg_references(
             report(format!("{what}: unknown struct {name:?}"))
         }
         (None, true) => report(format!("{what}: type {} needs `struct`", kind.as_str())),
-        (Some(_), false) => report(format!("{what}: `struct` is only for struct pointers and arrays")),
+        (Some(_), false) => report(format!(
+            "{what}: `struct` is only for struct pointers and arrays"
+        )),
         _ => {}
     }
     match (&arg.scalar, kind.needs_scalar()) {
         (None, true) => report(format!("{what}: type {} needs `scalar`", kind.as_str())),
-        (Some(_), false) => report(format!("{what}: `scalar` is only for scalar_out and scalar_inout")),
+        (Some(_), false) => report(format!(
+            "{what}: `scalar` is only for scalar_out and scalar_inout"
+        )),
         _ => {}
     }
 }
@@ -191,12 +215,19 @@ fn layout_of(
         if field.offset % field_align != 0 {
             problems.push(source.at(
                 field_line,
-                format!("{what}: offset {} is not a multiple of its alignment {field_align}", field.offset),
+                format!(
+                    "{what}: offset {} is not a multiple of its alignment {field_align}",
+                    field.offset
+                ),
             ));
             ok = false;
         }
         if field.offset != end {
-            let problem = if field.offset < end { "overlaps the previous field" } else { "leaves a gap" };
+            let problem = if field.offset < end {
+                "overlaps the previous field"
+            } else {
+                "leaves a gap"
+            };
             problems.push(source.at(
                 field_line,
                 format!(
@@ -213,14 +244,23 @@ fn layout_of(
     if ok && end != def.size {
         problems.push(source.at(
             line,
-            format!("struct {name:?}: fields end at {end} but size is {}; declare trailing padding", def.size),
+            format!(
+                "struct {name:?}: fields end at {end} but size is {}; declare trailing padding",
+                def.size
+            ),
         ));
         ok = false;
     }
-    if ok && align != def.align {
+    // A declared alignment above the fields' is an `__attribute__((aligned(N)))` (struct rseq);
+    // below it is a mistake.
+    let forced_ok = def.align > align && def.align.is_power_of_two() && def.size % def.align == 0;
+    if ok && align != def.align && !forced_ok {
         problems.push(source.at(
             line,
-            format!("struct {name:?}: fields give alignment {align} but align is {}", def.align),
+            format!(
+                "struct {name:?}: fields give alignment {align} but align is {}",
+                def.align
+            ),
         ));
         ok = false;
     }
@@ -256,15 +296,28 @@ fn check_flags(table: &Table, source: &Source, problems: &mut Vec<Diagnostic>) {
         let set_line = source.line(set.span().start);
         let rust_name = crate::model::type_name(set_name);
         if let Some(other) = set_types.insert(rust_name.clone(), set_name) {
-            problems.push(source.at(set_line, format!("flag sets {other:?} and {set_name:?} both become type {rust_name}")));
+            problems.push(source.at(
+                set_line,
+                format!("flag sets {other:?} and {set_name:?} both become type {rust_name}"),
+            ));
         }
-        if table.structs.keys().any(|s| crate::model::type_name(s) == rust_name) {
-            problems.push(source.at(set_line, format!("flag set {set_name:?} has the same Rust name as a struct")));
+        if table
+            .structs
+            .keys()
+            .any(|s| crate::model::type_name(s) == rust_name)
+        {
+            problems.push(source.at(
+                set_line,
+                format!("flag set {set_name:?} has the same Rust name as a struct"),
+            ));
         }
 
         let set = set.get_ref();
         if set.width != 32 && set.width != 64 {
-            problems.push(source.at(set_line, format!("flag set {set_name:?}: width {} is not 32 or 64", set.width)));
+            problems.push(source.at(
+                set_line,
+                format!("flag set {set_name:?}: width {} is not 32 or 64", set.width),
+            ));
             continue;
         }
         let limit: i128 = 1i128 << set.width;
@@ -272,23 +325,39 @@ fn check_flags(table: &Table, source: &Source, problems: &mut Vec<Diagnostic>) {
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut plain_bits: Vec<(i64, &str, usize)> = Vec::new();
         let mut enum_values: HashMap<i64, &str> = HashMap::new();
-        let masks: Vec<i64> =
-            set.values.iter().map(|v| v.get_ref()).filter(|v| v.mask).map(|v| v.value).collect();
+        let masks: Vec<i64> = set
+            .values
+            .iter()
+            .map(|v| v.get_ref())
+            .filter(|v| v.mask)
+            .map(|v| v.value)
+            .collect();
         for value in &set.values {
             let line = source.line(value.span().start);
             let value = value.get_ref();
             let what = format!("flag set {set_name:?} value {}", value.name);
             if let Some(first) = names.insert(&value.name, line) {
-                problems.push(source.at(line, format!("{what}: duplicate name (first on line {first})")));
+                problems.push(source.at(
+                    line,
+                    format!("{what}: duplicate name (first on line {first})"),
+                ));
             }
             let as_unsigned = i128::from(value.value);
             if as_unsigned >= limit || as_unsigned < -(limit / 2) {
-                problems.push(source.at(line, format!("{what}: {:#x} does not fit in {} bits", value.value, set.width)));
+                problems.push(source.at(
+                    line,
+                    format!(
+                        "{what}: {:#x} does not fit in {} bits",
+                        value.value, set.width
+                    ),
+                ));
             }
             match set.kind {
                 SetKind::Bits => {
                     if value.mask && !value.composite {
-                        problems.push(source.at(line, format!("{what}: a mask must also be composite")));
+                        problems.push(
+                            source.at(line, format!("{what}: a mask must also be composite")),
+                        );
                     }
                     // Values inside a field mask (O_RDONLY, S_IFREG) are compared as a field, not
                     // as single bits, so they may share bits.
@@ -332,13 +401,28 @@ fn check_errno_and_signals(table: &Table, source: &Source, problems: &mut Vec<Di
         let line = source.line(row.span().start);
         let errno = row.get_ref();
         if let Some(first) = names.insert(&errno.name, line) {
-            problems.push(source.at(line, format!("duplicate errno {} (first on line {first})", errno.name)));
+            problems.push(source.at(
+                line,
+                format!("duplicate errno {} (first on line {first})", errno.name),
+            ));
         }
         if let Some(first) = values.insert(errno.value, line) {
-            problems.push(source.at(line, format!("duplicate errno value {} (first on line {first})", errno.value)));
+            problems.push(source.at(
+                line,
+                format!(
+                    "duplicate errno value {} (first on line {first})",
+                    errno.value
+                ),
+            ));
         }
         if errno.value == 0 || errno.value > 4095 {
-            problems.push(source.at(line, format!("errno {}: value {} is outside 1..4095", errno.name, errno.value)));
+            problems.push(source.at(
+                line,
+                format!(
+                    "errno {}: value {} is outside 1..4095",
+                    errno.name, errno.value
+                ),
+            ));
         }
     }
 
@@ -348,15 +432,27 @@ fn check_errno_and_signals(table: &Table, source: &Source, problems: &mut Vec<Di
         let line = source.line(row.span().start);
         let signal = row.get_ref();
         if let Some(first) = names.insert(&signal.name, line) {
-            problems.push(source.at(line, format!("duplicate signal {} (first on line {first})", signal.name)));
+            problems.push(source.at(
+                line,
+                format!("duplicate signal {} (first on line {first})", signal.name),
+            ));
         }
         if let Some(first) = values.insert(signal.value, line) {
-            problems.push(source.at(line, format!("duplicate signal number {} (first on line {first})", signal.value)));
+            problems.push(source.at(
+                line,
+                format!(
+                    "duplicate signal number {} (first on line {first})",
+                    signal.value
+                ),
+            ));
         }
         if signal.value == 0 || signal.value >= table.meta.sigrtmin {
             problems.push(source.at(
                 line,
-                format!("signal {}: number {} is outside 1..{}", signal.name, signal.value, table.meta.sigrtmin),
+                format!(
+                    "signal {}: number {} is outside 1..{}",
+                    signal.name, signal.value, table.meta.sigrtmin
+                ),
             ));
         }
     }
@@ -389,7 +485,10 @@ pub fn check_handlers(
             ));
         }
         if !call.status.has_handler() && has_handler {
-            let place = handlers.get(&call.name).map(String::as_str).unwrap_or_default();
+            let place = handlers
+                .get(&call.name)
+                .map(String::as_str)
+                .unwrap_or_default();
             problems.push(source.at(
                 line,
                 format!(

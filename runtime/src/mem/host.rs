@@ -53,7 +53,8 @@ fn check_map(ret: *mut libc::c_void) -> io::Result<()> {
 impl Reservation {
     /// Reserves `size` bytes of host address space with no access and no swap accounting.
     pub fn new(size: u64) -> io::Result<Reservation> {
-        let len = usize::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let len =
+            usize::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: a fresh anonymous mapping at an address the kernel picks cannot alias any
         // existing Rust object.
         let ptr = unsafe {
@@ -85,7 +86,11 @@ impl Reservation {
 
     /// Replaces `[addr, addr+len)` with fresh zero pages; `shared` pages survive fork shared.
     pub fn map_anon(&self, addr: u64, len: u64, prot: Prot, shared: bool) -> io::Result<()> {
-        let sharing = if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
+        let sharing = if shared {
+            libc::MAP_SHARED
+        } else {
+            libc::MAP_PRIVATE
+        };
         // SAFETY: the range lies inside the reservation, which no Rust reference points into;
         // MAP_FIXED only replaces pages this reservation owns.
         let ptr = unsafe {
@@ -111,9 +116,13 @@ impl Reservation {
         fd: BorrowedFd<'_>,
         offset: u64,
     ) -> io::Result<()> {
-        let sharing = if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
-        let offset =
-            libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let sharing = if shared {
+            libc::MAP_SHARED
+        } else {
+            libc::MAP_PRIVATE
+        };
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: as in `map_anon`; the fd is borrowed for the duration of the call and the
         // kernel keeps its own reference to the file.
         let ptr = unsafe {
@@ -190,7 +199,11 @@ impl Reservation {
     pub fn discard(&self, addr: u64, len: u64) -> io::Result<()> {
         // SAFETY: the range lies inside the reservation; no Rust reference points into it.
         check(unsafe {
-            libc::madvise(self.host_ptr(addr).cast(), len as usize, libc::MADV_DONTNEED)
+            libc::madvise(
+                self.host_ptr(addr).cast(),
+                len as usize,
+                libc::MADV_DONTNEED,
+            )
         })
     }
 }

@@ -20,8 +20,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-pub use space::{Region, RegionBacking, RegionName};
 use space::{page_align_down, page_align_up, RegionMap};
+pub use space::{Region, RegionBacking, RegionName};
 
 /// Guest page size in bytes (Linux arm64 with 4 KiB pages).
 pub const PAGE_SIZE: u64 = 4096;
@@ -307,7 +307,9 @@ pub struct GuestMemory {
 
 impl std::fmt::Debug for GuestMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GuestMemory").field("base", &self.host.base()).finish()
+        f.debug_struct("GuestMemory")
+            .field("base", &self.host.base())
+            .finish()
     }
 }
 
@@ -318,7 +320,10 @@ impl GuestMemory {
             host: host::Reservation::new(GUEST_LIMIT)?,
             state: RwLock::new(State {
                 map: RegionMap::default(),
-                brk: Brk { start: 0, current: 0 },
+                brk: Brk {
+                    start: 0,
+                    current: 0,
+                },
             }),
             tlb_epoch: AtomicU64::new(0),
             code_epoch: AtomicU64::new(0),
@@ -334,11 +339,15 @@ impl GuestMemory {
     fn state(&self) -> RwLockReadGuard<'_, State> {
         // A poisoned lock means a supervisor thread panicked mid-update; the model is still
         // structurally valid (each update is a few map operations), so keep going.
-        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn state_mut(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Returns the protection of the page containing `addr`, or `None` if it is unmapped.
@@ -364,7 +373,9 @@ impl GuestMemory {
     /// Checks that `[addr, addr+len)` is mapped with `access` permission in `map`.
     fn check_range(map: &RegionMap, addr: u64, len: usize, access: Access) -> Result<(), Fault> {
         let fault = |at: u64| Fault { addr: at, access };
-        let end = addr.checked_add(len as u64).filter(|&end| end <= GUEST_LIMIT);
+        let end = addr
+            .checked_add(len as u64)
+            .filter(|&end| end <= GUEST_LIMIT);
         let Some(end) = end else {
             return Err(fault(addr.max(GUEST_LIMIT)));
         };
@@ -406,7 +417,10 @@ impl GuestMemory {
     /// Fills `[addr, addr+len)` with zero bytes.
     pub fn zero(&self, addr: u64, len: u64) -> Result<(), Fault> {
         let state = self.state();
-        let size = usize::try_from(len).map_err(|_| Fault { addr, access: Access::Write })?;
+        let size = usize::try_from(len).map_err(|_| Fault {
+            addr,
+            access: Access::Write,
+        })?;
         Self::check_range(&state.map, addr, size, Access::Write)?;
         // SAFETY: as in `write`.
         unsafe {
@@ -533,11 +547,19 @@ impl GuestMemory {
                 self.host
                     .map_anon(addr, len, request.prot, shared)
                     .map_err(MmError::from_host)?;
-                let backing =
-                    if shared { RegionBacking::AnonShared } else { RegionBacking::AnonPrivate };
+                let backing = if shared {
+                    RegionBacking::AnonShared
+                } else {
+                    RegionBacking::AnonPrivate
+                };
                 (backing, RegionName::None)
             }
-            Backing::File { fd, offset, shared, path } => {
+            Backing::File {
+                fd,
+                offset,
+                shared,
+                path,
+            } => {
                 let (dev, inode, writable_file) = file_identity(fd)?;
                 if shared && request.prot.write() && !writable_file {
                     return Err(MmError::Access);
@@ -545,7 +567,13 @@ impl GuestMemory {
                 self.host
                     .map_file(addr, len, request.prot, shared, fd, offset)
                     .map_err(MmError::from_host)?;
-                let backing = RegionBacking::File { shared, offset, dev, inode, writable_file };
+                let backing = RegionBacking::File {
+                    shared,
+                    offset,
+                    dev,
+                    inode,
+                    writable_file,
+                };
                 (backing, RegionName::Path(path.to_vec()))
             }
         };
@@ -564,7 +592,10 @@ impl GuestMemory {
         if addr % PAGE_SIZE != 0 {
             return Err(MmError::Invalid);
         }
-        let end = addr.checked_add(len).and_then(page_align_up).ok_or(MmError::Invalid)?;
+        let end = addr
+            .checked_add(len)
+            .and_then(page_align_up)
+            .ok_or(MmError::Invalid)?;
         if end > GUEST_LIMIT {
             return Err(MmError::Invalid);
         }
@@ -607,7 +638,11 @@ impl GuestMemory {
         }
         let pieces: Vec<Region> = state.map.overlapping(addr, end).cloned().collect();
         for region in &pieces {
-            if let RegionBacking::File { shared: true, writable_file: false, .. } = region.backing
+            if let RegionBacking::File {
+                shared: true,
+                writable_file: false,
+                ..
+            } = region.backing
             {
                 if prot.write() {
                     return Err(MmError::Access);
@@ -615,7 +650,9 @@ impl GuestMemory {
             }
         }
         let code_changed = prot.exec() || pieces.iter().any(|region| region.prot.exec());
-        self.host.protect(addr, end - addr, prot).map_err(MmError::from_host)?;
+        self.host
+            .protect(addr, end - addr, prot)
+            .map_err(MmError::from_host)?;
         state.map.protect(addr, end, prot);
         self.invalidate(code_changed);
         Ok(())
@@ -629,7 +666,9 @@ impl GuestMemory {
         if !state.map.is_covered(addr, end) {
             return Err(MmError::NoMemory);
         }
-        self.host.discard(addr, end - addr).map_err(MmError::from_host)
+        self.host
+            .discard(addr, end - addr)
+            .map_err(MmError::from_host)
     }
 
     /// Resizes or moves a mapping as `mremap` does and returns its new address.
@@ -664,7 +703,9 @@ impl GuestMemory {
         }
 
         if let Some(new_addr) = flags.fixed {
-            return self.remap_to(&mut state, &region, old_addr, old_len, new_addr, new_len, flags);
+            return self.remap_to(
+                &mut state, &region, old_addr, old_len, new_addr, new_len, flags,
+            );
         }
         if new_len <= old_len {
             self.unmap_locked(&mut state, old_addr + new_len, old_end)?;
@@ -693,7 +734,9 @@ impl GuestMemory {
             .map
             .find_free_top_down(new_len, MIN_GUEST_ADDR, MMAP_TOP)
             .ok_or(MmError::NoMemory)?;
-        self.remap_to(&mut state, &region, old_addr, old_len, new_addr, new_len, flags)
+        self.remap_to(
+            &mut state, &region, old_addr, old_len, new_addr, new_len, flags,
+        )
     }
 
     /// Gives host pages to `tail`, the part of a region added by an in-place `mremap`.
@@ -762,7 +805,12 @@ impl GuestMemory {
                 *offset += moved_len;
             }
             if let Err(error) = self.realize_extension(&tail) {
-                tracing::warn!(new_addr, new_len, ?error, "mremap could not extend moved mapping");
+                tracing::warn!(
+                    new_addr,
+                    new_len,
+                    ?error,
+                    "mremap could not extend moved mapping"
+                );
                 return Err(error);
             }
             state.map.insert(tail);
@@ -775,7 +823,10 @@ impl GuestMemory {
     pub fn set_brk_start(&self, addr: u64) {
         let mut state = self.state_mut();
         let start = page_align_up(addr).unwrap_or(addr);
-        state.brk = Brk { start, current: start };
+        state.brk = Brk {
+            start,
+            current: start,
+        };
     }
 
     /// Moves the program break as `brk` does: returns the new break, or the current one if
@@ -793,7 +844,11 @@ impl GuestMemory {
             if !state.map.is_free(old_top, new_top) {
                 return current;
             }
-            if self.host.map_anon(old_top, new_top - old_top, Prot::RW, false).is_err() {
+            if self
+                .host
+                .map_anon(old_top, new_top - old_top, Prot::RW, false)
+                .is_err()
+            {
                 return current;
             }
             state.map.insert(Region {
@@ -830,7 +885,9 @@ impl GuestMemory {
                 let (shared, dev, inode) = match region.backing {
                     RegionBacking::AnonPrivate => (false, 0, 0),
                     RegionBacking::AnonShared => (true, 0, 0),
-                    RegionBacking::File { shared, dev, inode, .. } => (shared, dev, inode),
+                    RegionBacking::File {
+                        shared, dev, inode, ..
+                    } => (shared, dev, inode),
                 };
                 RegionInfo {
                     start: region.start,
@@ -850,7 +907,10 @@ impl GuestMemory {
     pub fn clear(&self) -> Result<(), MmError> {
         let mut state = self.state_mut();
         self.unmap_locked(&mut state, 0, GUEST_LIMIT)?;
-        state.brk = Brk { start: 0, current: 0 };
+        state.brk = Brk {
+            start: 0,
+            current: 0,
+        };
         self.invalidate(true);
         Ok(())
     }

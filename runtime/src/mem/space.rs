@@ -93,8 +93,20 @@ impl Region {
         match (&self.backing, &next.backing) {
             (RegionBacking::AnonPrivate, RegionBacking::AnonPrivate) => true,
             (
-                RegionBacking::File { shared: s1, offset: o1, dev: d1, inode: i1, .. },
-                RegionBacking::File { shared: s2, offset: o2, dev: d2, inode: i2, .. },
+                RegionBacking::File {
+                    shared: s1,
+                    offset: o1,
+                    dev: d1,
+                    inode: i1,
+                    ..
+                },
+                RegionBacking::File {
+                    shared: s2,
+                    offset: o2,
+                    dev: d2,
+                    inode: i2,
+                    ..
+                },
             ) => s1 == s2 && d1 == d2 && i1 == i2 && o1 + (self.end - self.start) == *o2,
             // Shared anonymous regions are separate host objects: never merge them.
             _ => false,
@@ -221,7 +233,9 @@ impl RegionMap {
 
 /// Rounds `value` up to the next page boundary, or returns `None` on overflow.
 pub fn page_align_up(value: u64) -> Option<u64> {
-    value.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
+    value
+        .checked_add(PAGE_SIZE - 1)
+        .map(|v| v & !(PAGE_SIZE - 1))
 }
 
 /// Rounds `value` down to a page boundary.
@@ -278,8 +292,14 @@ mod tests {
         let removed = map.remove(0x12000, 0x13000);
         assert_eq!(removed.len(), 1);
         assert_eq!(removed[0].offset_at(0x12000), 0x3000);
-        let regions: Vec<_> = map.iter().map(|r| (r.start, r.end, r.offset_at(r.start))).collect();
-        assert_eq!(regions, vec![(0x10000, 0x12000, 0x1000), (0x13000, 0x20000, 0x4000)]);
+        let regions: Vec<_> = map
+            .iter()
+            .map(|r| (r.start, r.end, r.offset_at(r.start)))
+            .collect();
+        assert_eq!(
+            regions,
+            vec![(0x10000, 0x12000, 0x1000), (0x13000, 0x20000, 0x4000)]
+        );
     }
 
     #[test]
@@ -322,9 +342,18 @@ mod tests {
         let mut map = RegionMap::default();
         map.insert(anon(0x70000, 0x80000, Prot::RW));
         map.insert(anon(0x50000, 0x6f000, Prot::RW));
-        assert_eq!(map.find_free_top_down(0x1000, 0x10000, 0x80000), Some(0x6f000));
-        assert_eq!(map.find_free_top_down(0x2000, 0x10000, 0x80000), Some(0x4e000));
+        assert_eq!(
+            map.find_free_top_down(0x1000, 0x10000, 0x80000),
+            Some(0x6f000)
+        );
+        assert_eq!(
+            map.find_free_top_down(0x2000, 0x10000, 0x80000),
+            Some(0x4e000)
+        );
         assert_eq!(map.find_free_top_down(0x50000, 0x10000, 0x80000), None);
-        assert_eq!(map.find_free_top_down(0x1000, 0x10000, 0x90000), Some(0x8f000));
+        assert_eq!(
+            map.find_free_top_down(0x1000, 0x10000, 0x90000),
+            Some(0x8f000)
+        );
     }
 }

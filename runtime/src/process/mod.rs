@@ -1,1 +1,241 @@
-//! Placeholder: filled in by the module's owner.
+//! Guest processes and threads, and the trap loop that connects a vCPU to the syscall
+//! handlers.
+//!
+//! A [`Process`] is the state every thread of one guest process shares: its address space,
+//! credentials, limits, signal dispositions and compat log. A [`Thread`] is what belongs to
+//! one guest thread (its id, signal mask, exit request). [`run_thread`] runs a thread's vCPU
+//! until the thread exits, dispatching each `svc #0` through [`crate::sys::dispatch`] and
+//! turning faults into the signal Linux would deliver.
+
+use std::sync::{Mutex, MutexGuard};
+
+use crate::backend::{Registers, Trap, TrapAction, TrapHandler, Vcpu};
+use crate::compat::CompatLog;
+use crate::linux::{self, Signal, StackT};
+use crate::mem::GuestMemory;
+use crate::sys::state::{Credentials, Limits, SignalActions};
+use crate::sys::{self, SyscallContext};
+
+/// State shared by all threads of one guest process.
+#[derive(Debug)]
+pub struct Process {
+    pub mem: GuestMemory,
+    pub compat: CompatLog,
+    pid: i32,
+    hostname: String,
+    creds: Mutex<Credentials>,
+    limits: Mutex<Limits>,
+    signal_actions: Mutex<SignalActions>,
+    /// The auxiliary vector the loader wrote, for /proc/self/auxv.
+    auxv: Mutex<Vec<(u64, u64)>>,
+}
+
+/// Locks a mutex, recovering the data if a panicking handler poisoned it: every value kept
+/// here is valid after any partial update.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Process {
+    /// A process with an empty address space, running as `uid`/`gid` in the guest's view.
+    pub fn new(mem: GuestMemory, uid: u32, gid: u32, hostname: &str) -> Process {
+        Process {
+            mem,
+            compat: CompatLog::default(),
+            pid: std::process::id() as i32,
+            hostname: hostname.to_string(),
+            creds: Mutex::new(Credentials::new(uid, gid)),
+            limits: Mutex::new(Limits::initial()),
+            signal_actions: Mutex::new(SignalActions::default()),
+            auxv: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The guest's process id: the host pid, because each guest process is a host process.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    pub fn creds(&self) -> MutexGuard<'_, Credentials> {
+        lock(&self.creds)
+    }
+
+    pub fn creds_mut(&self) -> MutexGuard<'_, Credentials> {
+        lock(&self.creds)
+    }
+
+    pub fn limits(&self) -> MutexGuard<'_, Limits> {
+        lock(&self.limits)
+    }
+
+    pub fn limits_mut(&self) -> MutexGuard<'_, Limits> {
+        lock(&self.limits)
+    }
+
+    pub fn signal_actions(&self) -> MutexGuard<'_, SignalActions> {
+        lock(&self.signal_actions)
+    }
+
+    pub fn signal_actions_mut(&self) -> MutexGuard<'_, SignalActions> {
+        lock(&self.signal_actions)
+    }
+
+    pub fn set_auxv(&self, auxv: Vec<(u64, u64)>) {
+        *lock(&self.auxv) = auxv;
+    }
+
+    /// The auxiliary vector as the bytes /proc/self/auxv returns.
+    pub fn auxv_bytes(&self) -> Vec<u8> {
+        lock(&self.auxv)
+            .iter()
+            .flat_map(|(key, value)| key.to_le_bytes().into_iter().chain(value.to_le_bytes()))
+            .collect()
+    }
+}
+
+/// How a thread asked to stop, or was stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitRequest {
+    /// `exit`: this thread only.
+    Thread(i32),
+    /// `exit_group`: the whole process, with this status.
+    Group(i32),
+    /// Killed by a signal (default action terminate or core).
+    Signal(Signal),
+}
+
+/// State of one guest thread.
+#[derive(Debug)]
+pub struct Thread {
+    pub tid: i32,
+    /// `set_tid_address`: cleared and futex-woken when the thread exits.
+    pub clear_child_tid: u64,
+    /// `set_robust_list` head.
+    pub robust_list: u64,
+    /// Blocked signals, bit N-1 for signal N.
+    pub sigmask: u64,
+    pub altstack: StackT,
+    /// `PR_SET_NAME`.
+    pub comm: [u8; 16],
+    /// `PR_SET_PDEATHSIG`.
+    pub pdeath_signal: u32,
+    exit: Option<ExitRequest>,
+}
+
+impl Thread {
+    pub fn new(tid: i32) -> Thread {
+        Thread {
+            tid,
+            clear_child_tid: 0,
+            robust_list: 0,
+            sigmask: 0,
+            altstack: StackT {
+                ss_flags: linux::SS_DISABLE,
+                ..StackT::ZERO
+            },
+            comm: [0; 16],
+            pdeath_signal: 0,
+            exit: None,
+        }
+    }
+
+    /// Asks the trap loop to stop this thread after the current syscall.
+    pub fn request_exit(&mut self, request: ExitRequest) {
+        self.exit.get_or_insert(request);
+    }
+
+    /// Terminates the thread's process with `signal`, as a signal with a fatal default
+    /// action does.
+    pub fn kill(&mut self, signal: Signal) {
+        self.request_exit(ExitRequest::Signal(signal));
+    }
+
+    pub fn exit_request(&self) -> Option<ExitRequest> {
+        self.exit
+    }
+}
+
+/// Receives the traps of one thread's vCPU.
+struct TrapLoop<'a> {
+    process: &'a Process,
+    thread: &'a mut Thread,
+}
+
+impl TrapHandler for TrapLoop<'_> {
+    fn on_trap(&mut self, regs: &mut dyn Registers, trap: Trap) -> TrapAction {
+        match trap {
+            Trap::Syscall => {
+                let nr = regs.x(8);
+                let args = [
+                    regs.x(0),
+                    regs.x(1),
+                    regs.x(2),
+                    regs.x(3),
+                    regs.x(4),
+                    regs.x(5),
+                ];
+                let mut cx = SyscallContext {
+                    process: self.process,
+                    thread: self.thread,
+                    regs,
+                };
+                let result = sys::dispatch(&mut cx, nr, args);
+                regs_after_syscall(cx, result)
+            }
+            Trap::Fault { addr, access } => {
+                tracing::debug!(
+                    tid = self.thread.tid,
+                    pc = regs.pc(),
+                    addr,
+                    ?access,
+                    "guest memory fault"
+                );
+                self.thread.kill(Signal::SIGSEGV);
+                TrapAction::Stop
+            }
+            Trap::Undefined => {
+                tracing::debug!(
+                    tid = self.thread.tid,
+                    pc = regs.pc(),
+                    "undefined instruction"
+                );
+                self.thread.kill(Signal::SIGILL);
+                TrapAction::Stop
+            }
+            Trap::Breakpoint => {
+                self.thread.kill(Signal::SIGTRAP);
+                TrapAction::Stop
+            }
+            Trap::Interrupted => TrapAction::Resume,
+        }
+    }
+}
+
+/// Writes a syscall's result to x0 and decides whether the thread keeps running.
+fn regs_after_syscall(cx: SyscallContext<'_>, result: u64) -> TrapAction {
+    if cx.thread.exit_request().is_some() {
+        return TrapAction::Stop;
+    }
+    cx.regs.set_x(0, result);
+    TrapAction::Resume
+}
+
+/// Runs `thread` on `vcpu` until it exits; returns how it exited.
+pub fn run_thread(
+    process: &Process,
+    thread: &mut Thread,
+    vcpu: &mut dyn Vcpu,
+) -> Result<ExitRequest, crate::backend::BackendError> {
+    let mut handler = TrapLoop { process, thread };
+    vcpu.run(&mut handler)?;
+    Ok(handler
+        .thread
+        .exit_request()
+        .unwrap_or(ExitRequest::Signal(Signal::SIGKILL)))
+}

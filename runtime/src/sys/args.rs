@@ -108,10 +108,11 @@ impl CStrPtr {
         if self.0.is_null() {
             return Err(Errno::EFAULT);
         }
-        mem.read_cstr(self.0 .0, max_len).map_err(|error| match error {
-            crate::mem::CStrError::Fault(_) => Errno::EFAULT,
-            crate::mem::CStrError::TooLong => Errno::ENAMETOOLONG,
-        })
+        mem.read_cstr(self.0 .0, max_len)
+            .map_err(|error| match error {
+                crate::mem::CStrError::Fault(_) => Errno::EFAULT,
+                crate::mem::CStrError::TooLong(_) => Errno::ENAMETOOLONG,
+            })
     }
 }
 
@@ -141,13 +142,15 @@ impl StrArrayPtr {
                 break;
             }
             let remaining = max_total.saturating_sub(total);
-            let string = CStrPtr(GuestAddr(pointer)).read(mem, remaining).map_err(|errno| {
-                if errno == Errno::ENAMETOOLONG {
-                    Errno::E2BIG
-                } else {
-                    errno
-                }
-            })?;
+            let string = CStrPtr(GuestAddr(pointer))
+                .read(mem, remaining)
+                .map_err(|errno| {
+                    if errno == Errno::ENAMETOOLONG {
+                        Errno::E2BIG
+                    } else {
+                        errno
+                    }
+                })?;
             total += string.len() + 1;
             strings.push(string);
         }
@@ -208,7 +211,10 @@ impl<T> std::fmt::Debug for UserPtr<T> {
 
 impl<T: Pod> UserPtr<T> {
     pub fn new(addr: u64) -> Self {
-        UserPtr { addr: GuestAddr(addr), marker: PhantomData }
+        UserPtr {
+            addr: GuestAddr(addr),
+            marker: PhantomData,
+        }
     }
 
     pub fn is_null(self) -> bool {
@@ -268,11 +274,16 @@ impl<T> std::fmt::Debug for UserArray<T> {
 
 impl<T: Pod> UserArray<T> {
     pub fn new(addr: u64) -> Self {
-        UserArray { addr: GuestAddr(addr), marker: PhantomData }
+        UserArray {
+            addr: GuestAddr(addr),
+            marker: PhantomData,
+        }
     }
 
     fn element(self, index: usize) -> Result<u64, Errno> {
-        let offset = (index as u64).checked_mul(std::mem::size_of::<T>() as u64).ok_or(Errno::EFAULT)?;
+        let offset = (index as u64)
+            .checked_mul(std::mem::size_of::<T>() as u64)
+            .ok_or(Errno::EFAULT)?;
         self.addr.0.checked_add(offset).ok_or(Errno::EFAULT)
     }
 

@@ -12,22 +12,42 @@ use crate::linux::{self, Errno};
 use crate::process::{Process, Thread};
 
 mod args;
+pub mod info;
+pub mod memory;
+pub mod process;
+pub mod signal;
+pub mod state;
+pub mod time;
 
 pub use args::{CStrPtr, DirFd, Fd, FromArg, GuestAddr, StrArrayPtr, UserArray, UserBuf, UserPtr};
+pub use info::*;
+pub use memory::*;
+pub use process::*;
+pub use signal::*;
+pub use time::*;
 
 /// What a handler returns: the value for x0, or a Linux errno.
 pub type SysResult = Result<u64, Errno>;
 
-/// Everything a handler may touch: the calling thread and its process.
+/// Everything a handler may touch: the calling thread, its registers and its process.
 pub struct SyscallContext<'a> {
     pub process: &'a Process,
     pub thread: &'a mut Thread,
+    /// The calling thread's registers, for calls that change them (`rt_sigreturn`, `clone`).
+    pub regs: &'a mut dyn crate::backend::Registers,
 }
 
 impl SyscallContext<'_> {
     /// The process's guest memory.
     pub fn mem(&self) -> &crate::mem::GuestMemory {
         &self.process.mem
+    }
+
+    /// Runs `work`, which may block for a long time (sleeping, waiting for I/O). Other guest
+    /// threads must be able to run meanwhile.
+    // TODO: release the emulator's run lock here once several threads share one process.
+    pub fn blocking<R>(&mut self, work: impl FnOnce() -> R) -> R {
+        work()
     }
 }
 
@@ -36,7 +56,11 @@ impl SyscallContext<'_> {
 /// recorded as a compat event. A handler that panics does not take the supervisor down: the
 /// guest thread is killed with `SIGABRT` and the panic is logged.
 pub fn dispatch(cx: &mut SyscallContext<'_>, nr: u64, args: [u64; 6]) -> u64 {
-    let handler = usize::try_from(nr).ok().and_then(|index| linux::DISPATCH.get(index)).copied().flatten();
+    let handler = usize::try_from(nr)
+        .ok()
+        .and_then(|index| linux::DISPATCH.get(index))
+        .copied()
+        .flatten();
     let Some(handler) = handler else {
         cx.process.compat.record_unimplemented(nr);
         return Errno::ENOSYS.as_return();
@@ -48,7 +72,12 @@ pub fn dispatch(cx: &mut SyscallContext<'_>, nr: u64, args: [u64; 6]) -> u64 {
         Ok(Err(errno)) => errno.as_return(),
         Err(_) => {
             let name = linux::syscall_info(nr).map_or("?", |info| info.name);
-            tracing::error!(nr, name, tid = cx.thread.tid, "syscall handler panicked; killing the guest with SIGABRT");
+            tracing::error!(
+                nr,
+                name,
+                tid = cx.thread.tid,
+                "syscall handler panicked; killing the guest with SIGABRT"
+            );
             cx.thread.kill(linux::Signal::SIGABRT);
             Errno::EINTR.as_return()
         }

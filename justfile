@@ -1,0 +1,33 @@
+# carrick's everyday commands. Each recipe calls a script under scripts/, so the commands
+# also work without `just` (the README names the scripts directly).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Install every system package and tool the build, tests and demos need (idempotent).
+setup:
+    scripts/setup.sh
+
+# Build carrick (dev profile).
+build:
+    cargo build --workspace
+
+# The full test command CI runs: setup, fmt, clippy, cargo-deny, tests, conformance gate.
+test:
+    scripts/test.sh
+
+# Formatting and lints only.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Build a Debian bookworm arm64 image from Debian's archive and run programs from it.
+demo:
+    scripts/demo.sh
+
+# Regenerate docs/syscalls.md from syscalls.toml.
+syscalls-doc:
+    cargo run -q -p carrick -- syscalls --markdown > docs/syscalls.md

@@ -1,0 +1,180 @@
+//! Memory-management syscalls: decode Linux flag bits into [`crate::mem`] requests. The
+//! address-space model and its host realization live in `mem`; this module only translates.
+
+use carrick_macros::syscall;
+
+use crate::linux::{Errno, MadviseAdvice, MmapFlags, MmapProt, MremapFlags, MsyncFlags};
+use crate::mem::{Backing, MapRequest, MmError, Placement, Prot, RemapFlags};
+use crate::sys::{GuestAddr, SysResult, SyscallContext};
+
+impl From<MmError> for Errno {
+    fn from(error: MmError) -> Self {
+        match error {
+            MmError::NoMemory => Errno::ENOMEM,
+            MmError::Invalid => Errno::EINVAL,
+            MmError::Exists => Errno::EEXIST,
+            MmError::Access => Errno::EACCES,
+            MmError::Fault => Errno::EFAULT,
+            MmError::Permission => Errno::EPERM,
+            MmError::NoDevice => Errno::ENODEV,
+        }
+    }
+}
+
+fn prot_from_linux(prot: MmapProt) -> Prot {
+    Prot::new(
+        prot.contains(MmapProt::PROT_READ),
+        prot.contains(MmapProt::PROT_WRITE),
+        prot.contains(MmapProt::PROT_EXEC),
+    )
+}
+
+#[syscall]
+pub fn brk(cx: &mut SyscallContext<'_>, brk: GuestAddr) -> SysResult {
+    Ok(cx.mem().brk(brk.0))
+}
+
+#[syscall]
+pub fn mmap(
+    cx: &mut SyscallContext<'_>,
+    addr: GuestAddr,
+    len: u64,
+    prot: MmapProt,
+    flags: MmapFlags,
+    fd: i32,
+    off: i64,
+) -> SysResult {
+    let map_type = flags & MmapFlags::MAP_TYPE;
+    let shared = match map_type {
+        MmapFlags::MAP_PRIVATE => false,
+        MmapFlags::MAP_SHARED | MmapFlags::MAP_SHARED_VALIDATE => true,
+        _ => return Err(Errno::EINVAL),
+    };
+    let placement = if flags.contains(MmapFlags::MAP_FIXED_NOREPLACE) {
+        Placement::FixedNoReplace
+    } else if flags.contains(MmapFlags::MAP_FIXED) {
+        Placement::FixedReplace
+    } else {
+        Placement::Hint
+    };
+    let offset = u64::try_from(off).map_err(|_| Errno::EINVAL)?;
+    let request = |backing| MapRequest {
+        addr: addr.0,
+        len,
+        prot: prot_from_linux(prot),
+        placement,
+        backing,
+        grows_down: flags.contains(MmapFlags::MAP_GROWSDOWN),
+    };
+
+    if flags.contains(MmapFlags::MAP_ANONYMOUS) {
+        let backing = if shared {
+            Backing::AnonShared
+        } else {
+            Backing::AnonPrivate
+        };
+        return Ok(cx.mem().mmap(request(backing))?);
+    }
+
+    // TODO: file mappings need the fd table; until it lands every file fd is rejected.
+    let _ = (fd, offset);
+    Err(Errno::EBADF)
+}
+
+#[syscall]
+pub fn munmap(cx: &mut SyscallContext<'_>, addr: GuestAddr, len: u64) -> SysResult {
+    cx.mem().munmap(addr.0, len)?;
+    Ok(0)
+}
+
+#[syscall]
+pub fn mprotect(
+    cx: &mut SyscallContext<'_>,
+    start: GuestAddr,
+    len: u64,
+    prot: MmapProt,
+) -> SysResult {
+    cx.mem().mprotect(start.0, len, prot_from_linux(prot))?;
+    Ok(0)
+}
+
+#[syscall]
+pub fn mremap(
+    cx: &mut SyscallContext<'_>,
+    addr: GuestAddr,
+    old_len: u64,
+    new_len: u64,
+    flags: MremapFlags,
+    new_addr: GuestAddr,
+) -> SysResult {
+    let fixed = flags
+        .contains(MremapFlags::MREMAP_FIXED)
+        .then_some(new_addr.0);
+    let remap = RemapFlags {
+        may_move: flags.contains(MremapFlags::MREMAP_MAYMOVE),
+        fixed,
+        dont_unmap: flags.contains(MremapFlags::MREMAP_DONTUNMAP),
+    };
+    Ok(cx.mem().mremap(addr.0, old_len, new_len, remap)?)
+}
+
+#[syscall]
+pub fn madvise(
+    cx: &mut SyscallContext<'_>,
+    start: GuestAddr,
+    len_in: u64,
+    behavior: MadviseAdvice,
+) -> SysResult {
+    match behavior {
+        MadviseAdvice::MADV_DONTNEED => {
+            cx.mem().madvise_dontneed(start.0, len_in)?;
+            Ok(0)
+        }
+        // Hints about access patterns and page reclaim change no guest-visible state.
+        MadviseAdvice::MADV_NORMAL
+        | MadviseAdvice::MADV_RANDOM
+        | MadviseAdvice::MADV_SEQUENTIAL
+        | MadviseAdvice::MADV_WILLNEED
+        | MadviseAdvice::MADV_FREE
+        | MadviseAdvice::MADV_HUGEPAGE
+        | MadviseAdvice::MADV_NOHUGEPAGE
+        | MadviseAdvice::MADV_DONTFORK
+        | MadviseAdvice::MADV_DOFORK
+        | MadviseAdvice::MADV_DONTDUMP
+        | MadviseAdvice::MADV_DODUMP
+        | MadviseAdvice::MADV_COLD
+        | MadviseAdvice::MADV_PAGEOUT => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+#[syscall]
+pub fn msync(
+    cx: &mut SyscallContext<'_>,
+    start: GuestAddr,
+    len: u64,
+    flags: MsyncFlags,
+) -> SysResult {
+    let _ = (cx, len);
+    if flags.contains(MsyncFlags::MS_ASYNC) && flags.contains(MsyncFlags::MS_SYNC) {
+        return Err(Errno::EINVAL);
+    }
+    if start.0 % crate::mem::PAGE_SIZE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // Shared file mappings are host MAP_SHARED mappings of the same file, so the host page
+    // cache already holds the guest's writes.
+    Ok(0)
+}
+
+#[syscall]
+pub fn mlock(cx: &mut SyscallContext<'_>, start: GuestAddr, len: u64) -> SysResult {
+    let _ = (cx, start, len);
+    Ok(0)
+}
+
+#[syscall]
+pub fn munlock(cx: &mut SyscallContext<'_>, start: GuestAddr, len: u64) -> SysResult {
+    let _ = (cx, start, len);
+    Ok(0)
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (scripts/setup.sh), then runs formatting and
+# lint checks, the licence check, every Rust test (including the syscall-header, struct-layout
+# and snapshot checks), and the conformance gate against the real arm64 kernel. CI runs
+# exactly this (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+step() {
+  printf '\n== %s\n' "$*"
+}
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo deny (licences, sources)"
+cargo deny --log-level error check licenses bans sources
+
+step "cargo test"
+CI=true cargo test --workspace --locked
+
+if [ -x scripts/conformance.sh ]; then
+  step "conformance gate"
+  just conformance-ci
+fi
