@@ -177,17 +177,17 @@ pub struct FdTable {
 
 impl Default for FdTable {
     fn default() -> Self {
-        FdTable {
-            entries: BTreeMap::new(),
-            limit: DEFAULT_FD_LIMIT,
-        }
+        Self::new()
     }
 }
 
 impl FdTable {
     /// An empty table.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        FdTable {
+            entries: BTreeMap::new(),
+            limit: DEFAULT_FD_LIMIT,
+        }
     }
 
     /// A table whose fds 0, 1 and 2 are duplicates of the host's stdin, stdout and stderr.

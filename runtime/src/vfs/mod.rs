@@ -10,7 +10,8 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::compat::CompatLog;
 
@@ -131,11 +132,32 @@ pub enum RootSpec {
     },
 }
 
-/// The guest's mount table and the process-side hooks the synthetic files need.
+/// The file state of one guest process: the mount table, the fd table, the working
+/// directory and the umask, with the process-side hooks the synthetic files need. Threads
+/// share it; a forked child gets a copy with its host memory.
 pub struct Vfs {
     mounts: Vec<Mount>,
     process: Arc<dyn ProcessView>,
     compat: Arc<CompatLog>,
+    fds: Mutex<FdTable>,
+    cwd: Mutex<Location>,
+    umask: AtomicU32,
+}
+
+impl std::fmt::Debug for Vfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vfs")
+            .field("mounts", &self.mounts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking handler poisoned it: the fd table and
+/// the working directory are valid after any partial update.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Vfs {
@@ -147,10 +169,16 @@ impl Vfs {
         shm: Option<PathBuf>,
         process: Arc<dyn ProcessView>,
         compat: Arc<CompatLog>,
+        fds: FdTable,
     ) -> io::Result<Self> {
         let (root_fs, root_type) = match root {
             RootSpec::Directory(dir) => (LayeredFs::single(&dir, false)?, "rootfs"),
             RootSpec::Layers { upper, lowers } => (LayeredFs::union(&upper, lowers)?, "overlay"),
+        };
+        let root = Location {
+            path: GuestPath::root(),
+            mount: 0,
+            dir: MountDir::Layered(root_fs.root()?),
         };
         let mut mounts = vec![Mount {
             point: GuestPath::root(),
@@ -189,7 +217,52 @@ impl Vfs {
             mounts,
             process,
             compat,
+            fds: Mutex::new(fds),
+            cwd: Mutex::new(root),
+            // Linux's default umask for the first process.
+            umask: AtomicU32::new(0o022),
         })
+    }
+
+    /// Locks the fd table. Do not hold the guard while resolving a path: lookups in
+    /// `/proc/self/fd` lock it too.
+    pub fn fds(&self) -> MutexGuard<'_, FdTable> {
+        lock(&self.fds)
+    }
+
+    /// The open file description of guest fd `fd` (`EBADF` when it is not open).
+    pub fn file(&self, fd: i32) -> io::Result<Arc<OpenFile>> {
+        self.fds().file(fd)
+    }
+
+    pub fn cwd(&self) -> Location {
+        lock(&self.cwd).clone()
+    }
+
+    pub fn set_cwd(&self, location: Location) {
+        *lock(&self.cwd) = location;
+    }
+
+    pub fn umask(&self) -> u32 {
+        self.umask.load(Ordering::Relaxed)
+    }
+
+    /// Sets the umask and returns the previous one.
+    pub fn swap_umask(&self, umask: u32) -> u32 {
+        self.umask.swap(umask & 0o777, Ordering::Relaxed)
+    }
+
+    /// The directory a relative path of an `*at` call starts from: the working directory
+    /// for `None` (`AT_FDCWD`), else the directory open at guest fd `dirfd` (`EBADF`,
+    /// `ENOTDIR`).
+    pub fn start(&self, dirfd: Option<i32>) -> io::Result<Location> {
+        match dirfd {
+            None => Ok(self.cwd()),
+            Some(fd) => {
+                let file = self.file(fd)?;
+                self.file_location(&file)
+            }
+        }
     }
 
     pub fn mounts(&self) -> &[Mount] {
@@ -233,6 +306,8 @@ impl Vfs {
         synthetic::SynthContext {
             view: &*self.process,
             mounts,
+            fds: &self.fds,
+            cwd: lock(&self.cwd).path.as_bytes().to_vec(),
         }
     }
 }

@@ -169,10 +169,7 @@ impl Vfs {
             (Some(_), None) => Err(errno(libc::ENOENT)),
             (Some(_), Some(Node::Layered(entry))) => Ok(entry.stat()),
             (Some(_), Some(Node::Synthetic(SynthNode::OpenFd { fd, .. }))) => {
-                let file = self
-                    .process()
-                    .fd_file(*fd)
-                    .ok_or_else(|| errno(libc::ENOENT))?;
+                let file = self.file(*fd).map_err(|_| errno(libc::ENOENT))?;
                 self.fstat(&file)
             }
             (Some(name), Some(Node::Synthetic(node))) => {
@@ -646,10 +643,7 @@ impl Vfs {
     /// Opens guest fd `fd` again through its `/proc/self/fd` link: a new description of the
     /// same host file (sharing the host offset, unlike Linux for a regular file).
     fn reopen_fd(&self, fd: i32, status: u32) -> io::Result<OpenFile> {
-        let file = self
-            .process()
-            .fd_file(fd)
-            .ok_or_else(|| errno(libc::ENOENT))?;
+        let file = self.file(fd).map_err(|_| errno(libc::ENOENT))?;
         let kind = match &file.kind {
             FileKind::Host(host) => FileKind::Host(host.try_clone()?),
             FileKind::Device(device) => FileKind::Device(*device),

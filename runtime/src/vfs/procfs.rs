@@ -132,10 +132,10 @@ pub fn process_node(cx: &SynthContext<'_>, rel: &[&[u8]]) -> Option<SynthNode> {
     let node = match rel {
         [] | [b"fd"] | [b"task"] => SynthNode::Dir,
         [b"exe"] => SynthNode::Symlink(view.exe_guest_path()),
-        [b"cwd"] => SynthNode::Symlink(view.cwd_guest_path()),
+        [b"cwd"] => SynthNode::Symlink(cx.cwd.clone()),
         [b"root"] => SynthNode::Symlink(b"/".to_vec()),
         [b"fd", fd] => {
-            let links = view.fd_links();
+            let links = cx.fd_links();
             let target = links
                 .into_iter()
                 .find(|(number, _)| number.to_string().as_bytes() == *fd)?
@@ -184,8 +184,7 @@ pub fn process_children(cx: &SynthContext<'_>, rel: &[&[u8]]) -> Option<Vec<Vec<
                 .collect(),
         ),
         [b"fd"] => Some(
-            cx.view
-                .fd_links()
+            cx.fd_links()
                 .into_iter()
                 .map(|(fd, _)| fd.to_string().into_bytes())
                 .collect(),

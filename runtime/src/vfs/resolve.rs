@@ -180,10 +180,7 @@ impl Vfs {
                     (last && !target.starts_with(b"/"), &node)
                 {
                     // The fd has no path (a pipe or socket): the link opens the file itself.
-                    let file = self
-                        .process()
-                        .fd_file(*fd)
-                        .ok_or_else(|| errno(libc::ENOENT))?;
+                    let file = self.file(*fd).map_err(|_| errno(libc::ENOENT))?;
                     let file_type = self.fstat(&file)?.file_type();
                     let node = Node::Synthetic(SynthNode::OpenFd { fd: *fd, file_type });
                     return Ok(Resolved {

@@ -5,9 +5,9 @@
 
 use std::io;
 
-use std::sync::Arc;
+use std::sync::Mutex;
 
-use super::fdtable::OpenFile;
+use super::fdtable::FdTable;
 use super::host::{self, Stat};
 use super::{errno, mode, FileType};
 
@@ -22,8 +22,6 @@ pub trait ProcessView: Send + Sync {
     fn comm(&self) -> Vec<u8>;
     /// Canonical guest path of the executable.
     fn exe_guest_path(&self) -> Vec<u8>;
-    /// Canonical guest path of the working directory.
-    fn cwd_guest_path(&self) -> Vec<u8>;
     /// Arguments, each terminated by NUL.
     fn cmdline(&self) -> Vec<u8>;
     /// Environment, each `NAME=value` terminated by NUL.
@@ -32,10 +30,6 @@ pub trait ProcessView: Send + Sync {
     fn auxv(&self) -> Vec<u8>;
     /// The contents of `/proc/self/maps`.
     fn maps(&self) -> String;
-    /// Each open guest fd with the target of its `/proc/self/fd/N` link.
-    fn fd_links(&self) -> Vec<(i32, Vec<u8>)>;
-    /// The open file description of guest fd `fd`, for opening `/proc/self/fd/N`.
-    fn fd_file(&self, fd: i32) -> Option<Arc<OpenFile>>;
     /// Real, effective, saved and file-system user ids, then the same for groups.
     fn ids(&self) -> ([u32; 4], [u32; 4]);
     /// Kernel release reported by `uname` and `/proc/sys/kernel/osrelease`.
@@ -209,6 +203,21 @@ pub struct SynthContext<'a> {
     pub view: &'a dyn ProcessView,
     /// Mount points, file system types and whether each is read-only, for `mounts`.
     pub mounts: Vec<(String, &'static str, bool)>,
+    /// The process's fd table, for `/proc/<pid>/fd`. Locked during a lookup, so callers
+    /// must not hold it while resolving a path.
+    pub fds: &'a Mutex<FdTable>,
+    /// Canonical guest path of the working directory.
+    pub cwd: Vec<u8>,
+}
+
+impl SynthContext<'_> {
+    /// Lists each open guest fd with the target of its `/proc/self/fd/N` link.
+    pub fn fd_links(&self) -> Vec<(i32, Vec<u8>)> {
+        self.fds
+            .lock()
+            .map(|table| table.links())
+            .unwrap_or_default()
+    }
 }
 
 /// Looks up the node at `rel` (components below the mount point) of a synthetic file system.
@@ -395,11 +404,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// A fixed process for tests.
-    #[derive(Default)]
-    pub struct FakeProcess {
-        /// Guest fd 5, when set.
-        pub fd5: Option<Arc<OpenFile>>,
-    }
+    pub struct FakeProcess;
 
     impl ProcessView for FakeProcess {
         fn pid(&self) -> i32 {
@@ -417,9 +422,6 @@ pub(crate) mod tests {
         fn exe_guest_path(&self) -> Vec<u8> {
             b"/bin/sh".to_vec()
         }
-        fn cwd_guest_path(&self) -> Vec<u8> {
-            b"/tmp".to_vec()
-        }
         fn cmdline(&self) -> Vec<u8> {
             b"sh\0-c\0true\0".to_vec()
         }
@@ -431,20 +433,6 @@ pub(crate) mod tests {
         }
         fn maps(&self) -> String {
             "00400000-00401000 r-xp 00000000 00:00 0 /bin/sh\n".to_string()
-        }
-        fn fd_links(&self) -> Vec<(i32, Vec<u8>)> {
-            let mut links = vec![(0, b"/dev/null".to_vec()), (3, b"/etc/passwd".to_vec())];
-            if self.fd5.is_some() {
-                links.push((5, b"pipe:[1]".to_vec()));
-            }
-            links
-        }
-        fn fd_file(&self, fd: i32) -> Option<Arc<OpenFile>> {
-            if fd == 5 {
-                self.fd5.clone()
-            } else {
-                None
-            }
         }
         fn ids(&self) -> ([u32; 4], [u32; 4]) {
             ([0; 4], [0; 4])
@@ -458,9 +446,26 @@ pub(crate) mod tests {
     }
 
     fn context() -> SynthContext<'static> {
-        static PROCESS: FakeProcess = FakeProcess { fd5: None };
+        static FDS: std::sync::OnceLock<Mutex<FdTable>> = std::sync::OnceLock::new();
+        let fds = FDS.get_or_init(|| {
+            let mut table = FdTable::new();
+            for (fd, path) in [(0, &b"/dev/null"[..]), (3, b"/etc/passwd")] {
+                let kind = crate::vfs::FileKind::Device(Device::Null);
+                let file = crate::vfs::OpenFile::new(
+                    kind,
+                    Some(crate::vfs::GuestPath::normalize(path)),
+                    0,
+                );
+                table
+                    .insert_at(fd, std::sync::Arc::new(file), false)
+                    .unwrap();
+            }
+            Mutex::new(table)
+        });
         SynthContext {
-            view: &PROCESS,
+            view: &FakeProcess,
+            fds,
+            cwd: b"/tmp".to_vec(),
             mounts: vec![("/".to_string(), "overlay", false)],
         }
     }

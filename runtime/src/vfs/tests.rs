@@ -58,8 +58,9 @@ fn vfs_of(root: RootSpec, volumes: &[Volume]) -> Vfs {
         root,
         volumes,
         None,
-        Arc::new(FakeProcess::default()),
+        Arc::new(FakeProcess),
         Arc::new(CompatLog::default()),
+        FdTable::new(),
     )
     .unwrap()
 }
@@ -600,8 +601,9 @@ fn synthetic_files_through_vfs() {
         RootSpec::Directory(dir.0.clone()),
         &[],
         None,
-        Arc::new(FakeProcess::default()),
+        Arc::new(FakeProcess),
         compat.clone(),
+        FdTable::new(),
     )
     .unwrap();
     let root = vfs.root().unwrap();
@@ -610,6 +612,16 @@ fn synthetic_files_through_vfs() {
     assert_eq!(read_all(&vfs, "/proc/self/cmdline"), "sh\0-c\0true\0");
     assert!(read_all(&vfs, "/proc/cpuinfo").contains("Features\t: fp asimd"));
     assert!(read_all(&vfs, "/proc/self/mounts").contains("proc /proc proc rw"));
+    let read = OpenOptions {
+        read: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        error_of(vfs.open(&root, b"/dev/stdin", read, 0)),
+        libc::ENOENT
+    );
+    let dev_null = vfs.open(&root, b"/dev/null", read, 0).unwrap();
+    vfs.fds().insert(Arc::new(dev_null), false).unwrap();
     let null = vfs
         .open(
             &root,
@@ -622,7 +634,8 @@ fn synthetic_files_through_vfs() {
         )
         .unwrap();
     assert_eq!(null.path.unwrap().to_string(), "/dev/null");
-    assert_eq!(names(&vfs, "/proc/self/fd"), [".", "..", "0", "3"]);
+    assert_eq!(names(&vfs, "/proc/self/fd"), [".", "..", "0"]);
+    assert_eq!(vfs.readlink(&root, b"/proc/self/cwd").unwrap(), b"/");
     assert_eq!(names(&vfs, "/"), [".", "..", "dev", "proc", "sys"]);
     let stat = vfs.stat(&root, b"/dev/zero", true).unwrap();
     assert_eq!(stat.file_type(), FileType::CharDevice);
@@ -755,18 +768,23 @@ fn proc_fd_link_reopens_pipe() {
         )
     };
     let pipe = Arc::new(OpenFile::new(FileKind::Host(write_end), None, 0));
-    let process = FakeProcess { fd5: Some(pipe) };
+    let mut fds = FdTable::new();
+    fds.insert_at(5, pipe, false).unwrap();
     let vfs = Vfs::new(
         RootSpec::Directory(dir.0.clone()),
         &[],
         None,
-        Arc::new(process),
+        Arc::new(FakeProcess),
         Arc::new(CompatLog::default()),
+        fds,
     )
     .unwrap();
     let root = vfs.root().unwrap();
 
-    assert_eq!(vfs.readlink(&root, b"/dev/fd/5").unwrap(), b"pipe:[1]");
+    assert!(vfs
+        .readlink(&root, b"/dev/fd/5")
+        .unwrap()
+        .starts_with(b"pipe:["));
     assert_eq!(
         vfs.stat(&root, b"/proc/self/fd/5", true)
             .unwrap()
