@@ -443,6 +443,21 @@ pub fn read_file_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<u8>> {
     }
 }
 
+/// Makes a host pipe, both ends close-on-exec; returns the read end, then the write end.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut ends = [0 as RawFd; 2];
+    // SAFETY: `ends` has room for the two fds pipe() writes.
+    check(unsafe { libc::pipe(ends.as_mut_ptr()) })?;
+    // SAFETY: pipe() returned two new fds that nothing else owns.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    for end in [&read_end, &write_end] {
+        // SAFETY: F_SETFD on an open fd has no memory effects.
+        check(unsafe { libc::fcntl(end.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    }
+    Ok((read_end, write_end))
+}
+
 /// Duplicates a host fd (for the guest's initial stdio), close-on-exec.
 pub fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC on any fd number is safe; an invalid one fails with EBADF.
