@@ -177,7 +177,8 @@ pub fn times(cx: &mut SyscallContext<'_>, tbuf: UserPtr<Tms>) -> SysResult {
     // host's rate.
     // SAFETY: sysconf has no preconditions.
     let host_hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as i64;
-    let convert = |value: libc::clock_t| i64::try_from(value).unwrap_or(i64::MAX) / host_hz * linux::HZ;
+    let convert =
+        |value: libc::clock_t| i64::try_from(value).unwrap_or(i64::MAX) / host_hz * linux::HZ;
     let value = Tms {
         tms_utime: convert(host.tms_utime),
         tms_stime: convert(host.tms_stime),

@@ -34,6 +34,27 @@ pub trait LayerIndex: Send + Sync + fmt::Debug {
     fn attrs(&self, rel: &Path) -> Option<Attrs>;
 }
 
+/// The metadata `carrick pull` writes next to each unpacked layer.
+// NOTE: the layer's mtimes and its hard links into lower layers are not applied yet.
+impl LayerIndex for super::layer::LayerMeta {
+    fn is_whiteout(&self, rel: &Path) -> bool {
+        super::layer::LayerMeta::is_whiteout(self, rel)
+    }
+
+    fn is_opaque(&self, rel: &Path) -> bool {
+        super::layer::LayerMeta::is_opaque(self, rel)
+    }
+
+    fn attrs(&self, rel: &Path) -> Option<Attrs> {
+        super::layer::LayerMeta::attrs(self, rel).map(|attrs| Attrs {
+            uid: attrs.uid,
+            gid: attrs.gid,
+            mode: attrs.mode,
+            rdev: attrs.rdev,
+        })
+    }
+}
+
 /// A layer without metadata: the host files are shown as they are.
 #[derive(Debug, Default)]
 pub struct NoIndex;

@@ -17,6 +17,7 @@ use crate::compat::CompatLog;
 
 pub mod fdtable;
 pub mod host;
+pub mod layer;
 pub mod layered;
 pub mod layers;
 mod ops;

@@ -805,3 +805,53 @@ fn proc_fd_link_reopens_pipe() {
         libc::ENOENT
     );
 }
+
+#[test]
+fn union_layer_entry_beats_own_whiteout() {
+    let layers = Union::new();
+    layers.lower0.write("etc/conf", "old");
+    layers.lower0.write("opt/x", "x");
+    layers.lower1.write("etc/conf", "new");
+    layers.lower1.write("opt/y", "y");
+    let mut top = MemoryLayerIndex::new();
+    // The top layer deleted and recreated both names in one layer.
+    top.add_whiteout("etc/conf");
+    top.add_whiteout("opt");
+    let vfs = layers.vfs(MemoryLayerIndex::new(), top);
+    assert_eq!(read_all(&vfs, "/etc/conf"), "new");
+    assert_eq!(names(&vfs, "/opt"), [".", "..", "y"]);
+}
+
+#[test]
+fn layer_meta_drives_union() {
+    let layers = Union::new();
+    layers.lower0.write("bin/tool", "t");
+    layers.lower0.write("bin/gone", "g");
+    layers.lower1.mkdir("bin");
+    let mut bottom = layer::LayerMeta::default();
+    let attrs = layer::Attrs {
+        uid: 0,
+        gid: 50,
+        mode: mode::S_IFREG | 0o4750,
+        rdev: 0,
+        mtime: 0,
+    };
+    bottom.set_attrs(std::path::Path::new("bin/tool"), attrs);
+    let mut top = layer::LayerMeta::default();
+    top.add_whiteout(std::path::Path::new("bin/gone"));
+    let lowers: Vec<(PathBuf, Arc<dyn LayerIndex>)> = vec![
+        (layers.lower0.0.clone(), Arc::new(bottom)),
+        (layers.lower1.0.clone(), Arc::new(top)),
+    ];
+    let vfs = vfs_of(
+        RootSpec::Layers {
+            upper: layers.upper.0.clone(),
+            lowers,
+        },
+        &[],
+    );
+    let root = vfs.root().unwrap();
+    let stat = vfs.stat(&root, b"/bin/tool", true).unwrap();
+    assert_eq!((stat.uid, stat.gid, stat.mode & 0o7777), (0, 50, 0o4750));
+    assert_eq!(names(&vfs, "/bin"), [".", "..", "tool"]);
+}

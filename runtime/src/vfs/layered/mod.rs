@@ -335,11 +335,9 @@ impl LayeredFs {
         if self.is_reserved(name) {
             return Ok(None);
         }
+        // A layer's whiteout hides the layers below it, not the layer's own entry.
         for (layer, fd) in &dir.parts {
             let fd = fd.as_fd();
-            if self.is_whiteout(dir, *layer, fd, name)? {
-                return Ok(None);
-            }
             match host::lstat_at(fd, name) {
                 Ok(host) => {
                     let attrs = self.attrs_of(dir, *layer, fd, name)?;
@@ -351,6 +349,9 @@ impl LayeredFs {
                 }
                 Err(error) if error.raw_os_error() == Some(libc::ENOENT) => {}
                 Err(error) => return Err(error),
+            }
+            if self.is_whiteout(dir, *layer, fd, name)? {
+                return Ok(None);
             }
         }
         Ok(None)
@@ -373,13 +374,12 @@ impl LayeredFs {
 
         for (position, (layer, fd)) in dir.parts.iter().enumerate().skip(start) {
             let fd = fd.as_fd();
+            let whiteout = self.is_whiteout(dir, *layer, fd, name)?;
             if position > start {
-                if self.is_whiteout(dir, *layer, fd, name)? {
-                    break;
-                }
                 match host::lstat_at(fd, name) {
                     Ok(stat) if stat.file_type() == FileType::Directory => {}
                     Ok(_) => break,
+                    Err(error) if error.raw_os_error() == Some(libc::ENOENT) && whiteout => break,
                     Err(error) if error.raw_os_error() == Some(libc::ENOENT) => continue,
                     Err(error) => return Err(error),
                 }
@@ -392,7 +392,8 @@ impl LayeredFs {
                     .is_some_and(|index| index.is_opaque(&rel_path(&child.rel, None))),
             };
             child.parts.push((*layer, Arc::new(opened)));
-            if opaque {
+            // A whiteout next to the layer's own directory hides the lower ones, as opaque does.
+            if opaque || whiteout {
                 break;
             }
         }

@@ -273,11 +273,11 @@ impl LayeredFs {
             .map_or(0, |position| position + 1);
         for (layer, fd) in dir.parts.iter().skip(start) {
             let fd = fd.as_fd();
-            if self.is_whiteout(dir, *layer, fd, name)? {
-                return Ok(false);
-            }
             if host::exists_at(fd, name)? {
                 return Ok(true);
+            }
+            if self.is_whiteout(dir, *layer, fd, name)? {
+                return Ok(false);
             }
         }
         Ok(false)
