@@ -7,9 +7,7 @@
 //! until the thread exits, dispatching each `svc #0` through [`crate::sys::dispatch`] and
 //! turning faults into the signal Linux would deliver.
 
-pub mod scaffold;
-
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::backend::{Registers, Trap, TrapAction, TrapHandler, Vcpu};
 use crate::compat::CompatLog;
@@ -22,7 +20,10 @@ use crate::sys::{self, SyscallContext};
 #[derive(Debug)]
 pub struct Process {
     pub mem: GuestMemory,
-    pub compat: CompatLog,
+    pub compat: Arc<CompatLog>,
+    /// The process's files: mounts, fd table, working directory. Set once the root file
+    /// system is known; file syscalls fail with `ENOSYS` before that.
+    pub vfs: OnceLock<crate::vfs::Vfs>,
     pid: i32,
     hostname: String,
     creds: Mutex<Credentials>,
@@ -45,7 +46,8 @@ impl Process {
     pub fn new(mem: GuestMemory, uid: u32, gid: u32, hostname: &str) -> Process {
         Process {
             mem,
-            compat: CompatLog::default(),
+            compat: Arc::new(CompatLog::default()),
+            vfs: OnceLock::new(),
             pid: std::process::id() as i32,
             hostname: hostname.to_string(),
             creds: Mutex::new(Credentials::new(uid, gid)),
@@ -179,11 +181,7 @@ impl TrapHandler for TrapLoop<'_> {
                     thread: self.thread,
                     regs,
                 };
-                let result = if scaffold::serves(nr) {
-                    scaffold::dispatch(&mut cx, nr, args)
-                } else {
-                    sys::dispatch(&mut cx, nr, args)
-                };
+                let result = sys::dispatch(&mut cx, nr, args);
                 regs_after_syscall(cx, result)
             }
             Trap::Fault { addr, access } => {
