@@ -210,7 +210,14 @@ fn image_spec(args: &RunArgs) -> Result<(LaunchSpec, Option<(Store, String)>)> {
     };
     let workdir = config.working_dir.clone().filter(|dir| !dir.is_empty());
     let user = config.user.clone().filter(|user| !user.is_empty());
-    let shm = Some(container.dir.join("shm"));
+    let shm_dir = container.dir.join("shm");
+    std::fs::create_dir_all(&shm_dir).with_context(|| {
+        format!(
+            "cannot create {}; check the image store's permissions",
+            shm_dir.display()
+        )
+    })?;
+    let shm = Some(shm_dir);
     let spec = finish_spec(
         args,
         root,

@@ -439,10 +439,12 @@ mod users {
             gid = match (find(&groups, group), number(group)) {
                 (Some(fields), _) => number(fields[2]).unwrap_or(0),
                 (None, Some(gid)) => gid,
-                (None, None) => return Err(format!(
+                (None, None) => {
+                    return Err(format!(
                     "unable to find group {}: no matching entries in the container's /etc/group",
                     String::from_utf8_lossy(group)
-                )),
+                ))
+                }
             };
         }
         Ok((uid, gid, home))

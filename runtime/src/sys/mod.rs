@@ -21,6 +21,7 @@ pub mod signal;
 pub mod state;
 mod terminal;
 pub mod time;
+pub mod xattr;
 
 pub use args::{CStrPtr, DirFd, Fd, FromArg, GuestAddr, StrArrayPtr, UserArray, UserBuf, UserPtr};
 pub use files::*;
@@ -30,6 +31,7 @@ pub use memory::*;
 pub use process::*;
 pub use signal::*;
 pub use time::*;
+pub use xattr::*;
 
 /// What a handler returns: the value for x0, or a Linux errno.
 pub type SysResult = Result<u64, Errno>;
