@@ -8,9 +8,16 @@
 
 use conformance_probes::{outcome, report, result, sys};
 
+/// Forks, or ends the probe when fork fails: the probe signals its children by pid, and
+/// `kill(-1, ...)` with a failed fork's -1 would signal every process the user owns.
 fn fork() -> i32 {
     // SAFETY: each child only makes syscalls and leaves with _exit.
-    unsafe { libc::fork() }
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        println!("fork=failed");
+        std::process::exit(1);
+    }
+    child
 }
 
 fn wait4(pid: i32, options: i32) -> (Result<u64, conformance_probes::Errno>, i32) {

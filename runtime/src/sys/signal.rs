@@ -140,23 +140,17 @@ fn send_to_self(cx: &mut SyscallContext<'_>, sig: i32) -> SysResult {
 
 #[syscall]
 pub fn kill(cx: &mut SyscallContext<'_>, pid: i32, sig: i32) -> SysResult {
-    if pid == cx.process.pid() || pid == 0 {
+    // The guest may only signal itself: 0 and -1 (its process group, every process it may
+    // signal) reach no process but the guest until guest children exist. A host process
+    // outside the guest must never receive a signal from it, so other ids are ESRCH.
+    let own_group = -cx.process.pid();
+    if pid == cx.process.pid() || pid == 0 || pid == -1 || pid == own_group {
         return send_to_self(cx, sig);
     }
-    // Other guest processes are host processes; the signal number is translated.
-    let host_signal = match sig {
-        0 => 0,
-        _ => u32::try_from(sig)
-            .ok()
-            .and_then(linux::Signal::new)
-            .and_then(linux::Signal::to_host)
-            .ok_or(Errno::EINVAL)?,
-    };
-    // SAFETY: kill has no memory-safety preconditions.
-    if unsafe { libc::kill(pid, host_signal) } != 0 {
-        return Err(Errno::from_io(&std::io::Error::last_os_error()));
+    if sig < 0 || sig as u32 > crate::linux::NSIG {
+        return Err(Errno::EINVAL);
     }
-    Ok(0)
+    Err(Errno::ESRCH)
 }
 
 #[syscall]
