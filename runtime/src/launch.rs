@@ -76,6 +76,9 @@ pub fn layer_with_index(layer_dir: &Path) -> io::Result<(PathBuf, Arc<dyn LayerI
 /// Starts the guest and runs it to completion; returns the exit status a shell would see
 /// (128 + N when a signal N killed it).
 pub fn launch(spec: LaunchSpec) -> Result<u8, LaunchError> {
+    // The guest's umask is applied by carrick itself; the host's must not narrow modes again.
+    // SAFETY: umask has no memory-safety preconditions.
+    unsafe { libc::umask(0) };
     if spec.stdin == Stdin::Null {
         redirect_stdin_to_null().map_err(|error| {
             LaunchError::Setup(format!("cannot open /dev/null for standard input: {error}"))

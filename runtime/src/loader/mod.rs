@@ -514,7 +514,9 @@ pub fn load(
     let platform = stack.push_bytes_nul(b"aarch64")?;
     let random = stack.push_bytes(&aux.random)?;
 
+    // Linux's order (fs/binfmt_elf.c, create_elf_tables): the arch entries first.
     let auxv: Vec<(u64, u64)> = vec![
+        (AuxvType::AT_MINSIGSTKSZ.value(), aux.minsigstksz),
         (AuxvType::AT_HWCAP.value(), aux.hwcap),
         (AuxvType::AT_PAGESZ.value(), PAGE_SIZE),
         (AuxvType::AT_CLKTCK.value(), aux.clock_ticks),
@@ -539,7 +541,6 @@ pub fn load(
         (AuxvType::AT_HWCAP2.value(), aux.hwcap2),
         (AuxvType::AT_EXECFN.value(), execfn),
         (AuxvType::AT_PLATFORM.value(), platform),
-        (AuxvType::AT_MINSIGSTKSZ.value(), aux.minsigstksz),
         (AuxvType::AT_NULL.value(), 0),
     ];
 

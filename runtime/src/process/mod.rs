@@ -331,6 +331,8 @@ impl TrapHandler for TrapLoop<'_> {
         match trap {
             Trap::Syscall => {
                 let (nr, args) = regs.syscall_args();
+                // The kernel reads the syscall number from w8: the upper 32 bits are ignored.
+                let nr = u64::from(nr as u32);
                 let mut cx = SyscallContext {
                     process: self.process,
                     thread: self.thread,

@@ -83,7 +83,14 @@ pub fn openat(
     };
     let start = start_dir(vfs, dfd, &path)?;
     let cloexec = flags.contains(OpenFlags::O_CLOEXEC);
-    let status = flags.bits()
+    // A 64-bit kernel forces O_LARGEFILE on every open but an O_PATH one
+    // (force_o_largefile), and F_GETFL shows it.
+    let largefile = if flags.contains(OpenFlags::O_PATH) {
+        0
+    } else {
+        OpenFlags::O_LARGEFILE.bits()
+    };
+    let status = (flags.bits() | largefile)
         & !(OpenFlags::O_CREAT.bits() | OpenFlags::O_EXCL.bits())
         & !(OpenFlags::O_TRUNC.bits() | OpenFlags::O_CLOEXEC.bits() | OpenFlags::O_NOCTTY.bits());
     let file = cx.blocking(|| vfs.open(&start, &path, options, status))?;

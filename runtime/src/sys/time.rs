@@ -17,17 +17,23 @@ const NANOS_PER_SEC: i64 = 1_000_000_000;
 fn host_clock(which_clock: i32) -> Result<libc::clockid_t, Errno> {
     let id = u32::try_from(which_clock).map_err(|_| Errno::EINVAL)?;
     let clock = ClockId(id);
+    if let Some(host) = clock.to_host() {
+        return Ok(host as libc::clockid_t);
+    }
+    // Clocks the host lacks: the coarse and raw variants read their precise clock, the
+    // boot-time clocks the monotonic one, TAI the real-time one.
     let fallback = match clock {
         ClockId::CLOCK_REALTIME_COARSE | ClockId::CLOCK_REALTIME_ALARM | ClockId::CLOCK_TAI => {
             ClockId::CLOCK_REALTIME
         }
-        ClockId::CLOCK_MONOTONIC_COARSE | ClockId::CLOCK_MONOTONIC_RAW => ClockId::CLOCK_MONOTONIC,
-        ClockId::CLOCK_BOOTTIME | ClockId::CLOCK_BOOTTIME_ALARM => ClockId::CLOCK_BOOTTIME,
-        other => other,
+        ClockId::CLOCK_MONOTONIC_COARSE
+        | ClockId::CLOCK_MONOTONIC_RAW
+        | ClockId::CLOCK_BOOTTIME
+        | ClockId::CLOCK_BOOTTIME_ALARM => ClockId::CLOCK_MONOTONIC,
+        _ => return Err(Errno::EINVAL),
     };
     fallback
         .to_host()
-        .or_else(|| clock.to_host())
         .map(|host| host as libc::clockid_t)
         .ok_or(Errno::EINVAL)
 }
