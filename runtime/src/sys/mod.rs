@@ -12,6 +12,7 @@ use crate::linux::{self, Errno};
 use crate::process::{Process, Thread};
 
 mod args;
+pub mod copy;
 pub mod files;
 pub mod fs;
 pub mod info;
@@ -23,6 +24,7 @@ mod terminal;
 pub mod time;
 
 pub use args::{CStrPtr, DirFd, Fd, FromArg, GuestAddr, StrArrayPtr, UserArray, UserBuf, UserPtr};
+pub use copy::*;
 pub use files::*;
 pub use fs::*;
 pub use info::*;

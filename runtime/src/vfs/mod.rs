@@ -32,7 +32,7 @@ pub use fdtable::{FdEntry, FdTable, FileKind, OpenFile};
 pub use host::Stat;
 pub use layered::{DirEntry, Entry, LayeredFs};
 pub use layers::{Attrs, LayerIndex, MemoryLayerIndex, NoIndex};
-pub use ops::OpenOptions;
+pub use ops::{FsKind, FsStats, OpenOptions};
 pub use path::GuestPath;
 pub use resolve::{Location, MountDir, Node, Resolved};
 pub use synthetic::{Device, ProcessView, SynthKind, SynthNode};

@@ -231,6 +231,11 @@ impl LayeredFs {
         })
     }
 
+    /// Whether this is a union of image layers (not one host directory).
+    pub fn is_union(&self) -> bool {
+        self.union
+    }
+
     pub fn is_read_only(&self) -> bool {
         self.upper.is_none()
     }
