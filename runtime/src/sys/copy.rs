@@ -12,7 +12,7 @@ use super::{Fd, SysResult, SyscallContext, UserPtr};
 use crate::linux::{Errno, OpenFlags};
 use crate::vfs::{host, FileKind, FileType, OpenFile};
 
-/// The most one step of a copy moves.
+/// Maximum bytes one step of a copy moves.
 const CHUNK: usize = 1 << 20;
 
 fn last_error() -> Errno {
@@ -80,8 +80,8 @@ fn write_at(file: &OpenFile, data: &[u8], position: Option<u64>) -> Result<usize
     }
 }
 
-/// Copies up to `count` bytes; returns the count copied and the final input and output
-/// positions. Stops at end of input or a short write.
+/// Copies up to `count` bytes and returns the count copied. Stops at the end of the input
+/// or at a short write.
 fn copy(
     cx: &mut SyscallContext<'_>,
     input: &OpenFile,

@@ -34,7 +34,7 @@ pub(crate) fn start_dir(vfs: &Vfs, dfd: DirFd, path: &[u8]) -> Result<Location, 
     Ok(vfs.start(Some(dfd.0))?)
 }
 
-/// Returns the status flags with the access mode a read or write needs; `EBADF` otherwise.
+/// Checks that the file was opened for reading (or writing, with `write`); `EBADF` otherwise.
 fn check_access(file: &OpenFile, write: bool) -> Result<(), Errno> {
     let status = OpenFlags(file.status());
     let access = status.bits() & OpenFlags::O_ACCMODE.bits();
@@ -83,7 +83,9 @@ pub fn openat(
     };
     let start = start_dir(vfs, dfd, &path)?;
     let cloexec = flags.contains(OpenFlags::O_CLOEXEC);
-    let status = flags.bits()
+    // Like Linux, keep only the status flags, and set O_LARGEFILE as a 64-bit kernel always
+    // does (F_GETFL shows it).
+    let status = (flags.bits() | OpenFlags::O_LARGEFILE.bits())
         & !(OpenFlags::O_CREAT.bits() | OpenFlags::O_EXCL.bits())
         & !(OpenFlags::O_TRUNC.bits() | OpenFlags::O_CLOEXEC.bits() | OpenFlags::O_NOCTTY.bits());
     let file = cx.blocking(|| vfs.open(&start, &path, options, status))?;
@@ -122,8 +124,9 @@ pub fn close_range(
     Ok(0)
 }
 
-/// Reads up to `buffer.len()` bytes at the file's offset. Host reads loop over chunks until
-/// one comes back short, so a large read of a regular file returns all of it.
+/// Reads up to `count` bytes at the file's offset into guest memory at `guest`. Host reads
+/// loop over chunks until one comes back short, so a large read of a regular file returns
+/// all of it.
 fn read_into(
     cx: &mut SyscallContext<'_>,
     file: &OpenFile,
@@ -158,8 +161,8 @@ fn read_into(
     Ok(total)
 }
 
-/// Writes `count` bytes from guest memory at the file's offset (or its end with
-/// `O_APPEND`); returns the count written, short only when the host wrote short.
+/// Writes `count` bytes from guest memory at `guest` at the file's offset (or its end with
+/// `O_APPEND`). Returns the count written, which is short only when the host wrote short.
 fn write_from(
     cx: &mut SyscallContext<'_>,
     file: &OpenFile,

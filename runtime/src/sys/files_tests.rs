@@ -202,6 +202,10 @@ fn open_write_seek_read_close() {
     // The default umask 022 takes the group and other write bits.
     assert_eq!(stat.st_mode, linux::FileMode::S_IFREG.bits() | 0o644);
 
+    let get_status = u64::from(linux::FcntlCmd::F_GETFL.value());
+    let status = u64::from(OpenFlags::O_RDWR.bits() | OpenFlags::O_LARGEFILE.bits());
+    assert_eq!(guest.call(nr::FCNTL, &[fd, get_status, 0]), status);
+
     assert_eq!(guest.call(nr::CLOSE, &[fd]), 0);
     assert_eq!(guest.call(nr::CLOSE, &[fd]), error(Errno::EBADF));
     assert_eq!(std::fs::read(guest.root.join("file")).unwrap(), b"hello");
