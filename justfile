@@ -46,3 +46,7 @@ oracle *NAMES:
 # Re-record every probe on the real kernel into a temp dir; fail if any output changed.
 oracle-check:
     scripts/oracle-check.sh
+
+# Benchmark carrick (release) against qemu-aarch64 with hyperfine; writes target/bench/results.md.
+bench runs="5":
+    scripts/bench.sh {{runs}}

@@ -4,6 +4,7 @@
 //! logging and turns errors into Docker-style exit codes (125 for carrick's own errors).
 
 mod image;
+mod run_elf;
 mod syscalls;
 
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// List the Linux syscalls and how much of each carrick implements.
     Syscalls(syscalls::SyscallsArgs),
+    /// Run an arm64 ELF executable given by a host path, with the host's filesystem.
+    RunElf(run_elf::RunElfArgs),
     /// Download an image from a registry or an OCI layout directory (oci:DIR[:TAG]).
     Pull {
         /// Platform to select from a multi-platform image.
@@ -119,8 +122,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
 
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = match &cli.command {
+        Command::Syscalls(args) => syscalls::run(args).map(|()| ExitCode::SUCCESS),
+        Command::RunElf(args) => run_elf::run(args),
+        _ => run(cli).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
         Err(error) => {
             let message = format!("{error:#}");
             eprintln!(
@@ -142,13 +150,11 @@ fn init_logging(filter: &str) {
         .init();
 }
 
+/// Runs the image-store commands.
 fn run(cli: Cli) -> Result<()> {
-    if let Command::Syscalls(args) = &cli.command {
-        return syscalls::run(args);
-    }
     let store = Store::open_default()?;
     match cli.command {
-        Command::Syscalls(_) => Ok(()),
+        Command::Syscalls(_) | Command::RunElf(_) => Ok(()),
         Command::Pull {
             platform,
             insecure_registries,

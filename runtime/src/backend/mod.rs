@@ -12,6 +12,14 @@
 
 use crate::mem::Access;
 
+#[cfg(not(all(target_os = "macos", target_arch = "aarch64")))]
+pub mod emu;
+mod hwcap;
+
+#[cfg(not(all(target_os = "macos", target_arch = "aarch64")))]
+pub use emu::blocking;
+pub use hwcap::{hwcaps_from_id_registers, IdRegisters};
+
 /// Why the guest stopped running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trap {
@@ -78,6 +86,20 @@ pub trait Registers {
     fn fpsr(&self) -> u64;
     /// Sets the floating-point status register.
     fn set_fpsr(&mut self, value: u64);
+
+    /// Returns the syscall number (x8) and the six argument registers (x0-x5) at a
+    /// [`Trap::Syscall`]. Backends override it when one batched read is cheaper.
+    fn syscall_args(&self) -> (u64, [u64; 6]) {
+        let args = [
+            self.x(0),
+            self.x(1),
+            self.x(2),
+            self.x(3),
+            self.x(4),
+            self.x(5),
+        ];
+        (self.x(8), args)
+    }
 }
 
 /// Receives every trap of a running vCPU.

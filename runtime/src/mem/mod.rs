@@ -18,7 +18,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use space::{page_align_down, page_align_up, RegionMap};
 pub use space::{Region, RegionBacking, RegionName};
@@ -297,8 +297,14 @@ struct State {
     brk: Brk,
 }
 
-/// One guest address space. `Send + Sync`: threads share it through `&GuestMemory`.
+/// One guest address space. `Send + Sync`; cloning returns another handle to the same
+/// address space (each vCPU keeps one), and the reservation is released with the last handle.
+#[derive(Clone)]
 pub struct GuestMemory {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     host: host::Reservation,
     state: RwLock<State>,
     tlb_epoch: AtomicU64,
@@ -308,7 +314,7 @@ pub struct GuestMemory {
 impl std::fmt::Debug for GuestMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GuestMemory")
-            .field("base", &self.host.base())
+            .field("base", &self.inner.host.base())
             .finish()
     }
 }
@@ -316,7 +322,7 @@ impl std::fmt::Debug for GuestMemory {
 impl GuestMemory {
     /// Reserves a fresh, empty guest address space.
     pub fn new() -> io::Result<GuestMemory> {
-        Ok(GuestMemory {
+        let inner = Inner {
             host: host::Reservation::new(GUEST_LIMIT)?,
             state: RwLock::new(State {
                 map: RegionMap::default(),
@@ -327,25 +333,30 @@ impl GuestMemory {
             }),
             tlb_epoch: AtomicU64::new(0),
             code_epoch: AtomicU64::new(0),
+        };
+        Ok(GuestMemory {
+            inner: Arc::new(inner),
         })
     }
 
     /// Host address of guest address 0; a backend maps `[base, base + GUEST_LIMIT)` as the
     /// guest's physical memory. Only touch pages that [`GuestMemory::translate`] allows.
     pub fn host_base(&self) -> *mut u8 {
-        self.host.base()
+        self.inner.host.base()
     }
 
     fn state(&self) -> RwLockReadGuard<'_, State> {
         // A poisoned lock means a supervisor thread panicked mid-update; the model is still
         // structurally valid (each update is a few map operations), so keep going.
-        self.state
+        self.inner
+            .state
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn state_mut(&self) -> RwLockWriteGuard<'_, State> {
-        self.state
+        self.inner
+            .state
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -358,15 +369,15 @@ impl GuestMemory {
     /// Returns the current invalidation counters.
     pub fn epochs(&self) -> Epochs {
         Epochs {
-            tlb: self.tlb_epoch.load(Ordering::Acquire),
-            code: self.code_epoch.load(Ordering::Acquire),
+            tlb: self.inner.tlb_epoch.load(Ordering::Acquire),
+            code: self.inner.code_epoch.load(Ordering::Acquire),
         }
     }
 
     fn invalidate(&self, removed_exec: bool) {
-        self.tlb_epoch.fetch_add(1, Ordering::AcqRel);
+        self.inner.tlb_epoch.fetch_add(1, Ordering::AcqRel);
         if removed_exec {
-            self.code_epoch.fetch_add(1, Ordering::AcqRel);
+            self.inner.code_epoch.fetch_add(1, Ordering::AcqRel);
         }
     }
 
@@ -398,7 +409,11 @@ impl GuestMemory {
         // readable; the lock keeps them mapped during the copy, and `buf` is a Rust buffer
         // that cannot overlap the reservation.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.host.host_ptr(addr), buf.as_mut_ptr(), buf.len());
+            std::ptr::copy_nonoverlapping(
+                self.inner.host.host_ptr(addr),
+                buf.as_mut_ptr(),
+                buf.len(),
+            );
         }
         Ok(())
     }
@@ -409,7 +424,11 @@ impl GuestMemory {
         Self::check_range(&state.map, addr, data.len(), Access::Write)?;
         // SAFETY: as in `read`, with the range mapped writable (host pages writable too).
         unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.host.host_ptr(addr), data.len());
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.inner.host.host_ptr(addr),
+                data.len(),
+            );
         }
         Ok(())
     }
@@ -424,7 +443,7 @@ impl GuestMemory {
         Self::check_range(&state.map, addr, size, Access::Write)?;
         // SAFETY: as in `write`.
         unsafe {
-            std::ptr::write_bytes(self.host.host_ptr(addr), 0, size);
+            std::ptr::write_bytes(self.inner.host.host_ptr(addr), 0, size);
         }
         Ok(())
     }
@@ -544,7 +563,8 @@ impl GuestMemory {
         let (backing, name) = match request.backing {
             Backing::AnonPrivate | Backing::AnonShared => {
                 let shared = matches!(request.backing, Backing::AnonShared);
-                self.host
+                self.inner
+                    .host
                     .map_anon(addr, len, request.prot, shared)
                     .map_err(MmError::from_host)?;
                 let backing = if shared {
@@ -564,7 +584,8 @@ impl GuestMemory {
                 if shared && request.prot.write() && !writable_file {
                     return Err(MmError::Access);
                 }
-                self.host
+                self.inner
+                    .host
                     .map_file(addr, len, request.prot, shared, fd, offset)
                     .map_err(MmError::from_host)?;
                 let backing = RegionBacking::File {
@@ -618,7 +639,8 @@ impl GuestMemory {
             return Ok(());
         }
         for region in &removed {
-            self.host
+            self.inner
+                .host
                 .unmap(region.start, region.end - region.start)
                 .map_err(MmError::from_host)?;
         }
@@ -650,7 +672,8 @@ impl GuestMemory {
             }
         }
         let code_changed = prot.exec() || pieces.iter().any(|region| region.prot.exec());
-        self.host
+        self.inner
+            .host
             .protect(addr, end - addr, prot)
             .map_err(MmError::from_host)?;
         state.map.protect(addr, end, prot);
@@ -666,7 +689,8 @@ impl GuestMemory {
         if !state.map.is_covered(addr, end) {
             return Err(MmError::NoMemory);
         }
-        self.host
+        self.inner
+            .host
             .discard(addr, end - addr)
             .map_err(MmError::from_host)
     }
@@ -743,7 +767,9 @@ impl GuestMemory {
     fn realize_extension(&self, tail: &Region) -> Result<(), MmError> {
         let len = tail.end - tail.start;
         match tail.backing {
-            RegionBacking::AnonPrivate => self.host.map_anon(tail.start, len, tail.prot, false),
+            RegionBacking::AnonPrivate => {
+                self.inner.host.map_anon(tail.start, len, tail.prot, false)
+            }
             // Shared anonymous memory must stay one host object to stay shared: move it.
             RegionBacking::AnonShared => return Err(MmError::NoMemory),
             // Growing a file mapping in place would need the file; callers move instead.
@@ -778,7 +804,8 @@ impl GuestMemory {
         self.unmap_locked(state, new_addr, new_end)?;
 
         let moved_len = old_len.min(new_len);
-        self.host
+        self.inner
+            .host
             .move_pages(old_addr, moved_len, new_addr, moved_len, flags.dont_unmap)
             .map_err(MmError::from_host)?;
         let mut moved = region.clone();
@@ -791,7 +818,8 @@ impl GuestMemory {
         if !flags.dont_unmap {
             state.map.remove(old_addr, old_end);
             if old_len > moved_len {
-                self.host
+                self.inner
+                    .host
                     .unmap(old_addr + moved_len, old_len - moved_len)
                     .map_err(MmError::from_host)?;
             }
@@ -845,6 +873,7 @@ impl GuestMemory {
                 return current;
             }
             if self
+                .inner
                 .host
                 .map_anon(old_top, new_top - old_top, Prot::RW, false)
                 .is_err()

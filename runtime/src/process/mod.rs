@@ -175,15 +175,7 @@ impl TrapHandler for TrapLoop<'_> {
     fn on_trap(&mut self, regs: &mut dyn Registers, trap: Trap) -> TrapAction {
         match trap {
             Trap::Syscall => {
-                let nr = regs.x(8);
-                let args = [
-                    regs.x(0),
-                    regs.x(1),
-                    regs.x(2),
-                    regs.x(3),
-                    regs.x(4),
-                    regs.x(5),
-                ];
+                let (nr, args) = regs.syscall_args();
                 let mut cx = SyscallContext {
                     process: self.process,
                     thread: self.thread,

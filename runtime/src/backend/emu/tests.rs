@@ -1,0 +1,234 @@
+use super::*;
+use crate::mem::{MapRequest, Placement, Prot};
+
+const CODE: u64 = 0x40_0000;
+const DATA: u64 = 0x50_0000;
+
+const SVC: u32 = 0xd400_0001;
+const UDF: u32 = 0x0000_0000;
+const BRK: u32 = 0xd420_0000;
+const B_BACK: u32 = 0x17ff_ffff;
+const LDR_X1_X0: u32 = 0xf940_0001;
+const STR_X1_X0: u32 = 0xf900_0001;
+const ADD_X0_1: u32 = 0x9100_0400;
+
+fn movz(reg: u32, imm: u16) -> u32 {
+    0xd280_0000 | u32::from(imm) << 5 | reg
+}
+
+fn map(mem: &GuestMemory, addr: u64, prot: Prot) {
+    let request = MapRequest {
+        addr,
+        placement: Placement::FixedReplace,
+        ..MapRequest::anon(PAGE_SIZE, Prot::RW)
+    };
+    mem.mmap(request).expect("map page");
+    mem.mprotect(addr, PAGE_SIZE, prot).expect("protect page");
+}
+
+fn machine(code: &[u32]) -> (GuestMemory, EmuVcpu) {
+    let mem = GuestMemory::new().expect("guest memory");
+    map(&mem, CODE, Prot::RW);
+    let bytes: Vec<u8> = code.iter().flat_map(|insn| insn.to_le_bytes()).collect();
+    mem.write(CODE, &bytes).expect("write code");
+    mem.mprotect(CODE, PAGE_SIZE, Prot::RX)
+        .expect("make code executable");
+    let mut vcpu = EmuVcpu::new(mem.clone()).expect("vcpu");
+    vcpu.set_pc(CODE);
+    (mem, vcpu)
+}
+
+/// Records every trap with the PC and x0 at that moment; stops after `limit` traps.
+struct Recorder<F: FnMut(&mut dyn Registers, Trap) -> TrapAction> {
+    traps: Vec<(Trap, u64, u64)>,
+    keep_interrupts: bool,
+    react: F,
+}
+
+impl<F: FnMut(&mut dyn Registers, Trap) -> TrapAction> TrapHandler for Recorder<F> {
+    fn on_trap(&mut self, regs: &mut dyn Registers, trap: Trap) -> TrapAction {
+        // The ticker interrupts any vCPU now and then; only the kick test asks for those.
+        if trap == Trap::Interrupted && !self.keep_interrupts {
+            return TrapAction::Resume;
+        }
+        self.traps.push((trap, regs.pc(), regs.x(0)));
+        (self.react)(regs, trap)
+    }
+}
+
+fn recorder<F: FnMut(&mut dyn Registers, Trap) -> TrapAction>(react: F) -> Recorder<F> {
+    Recorder {
+        keep_interrupts: false,
+        traps: Vec::new(),
+        react,
+    }
+}
+
+#[test]
+fn syscall_handled_in_hook() {
+    let (_mem, mut vcpu) = machine(&[movz(0, 5), SVC, ADD_X0_1, SVC]);
+    let mut calls = 0;
+    let mut handler = recorder(|regs, _| {
+        calls += 1;
+        if calls == 1 {
+            regs.set_x(0, 10);
+            TrapAction::Resume
+        } else {
+            TrapAction::Stop
+        }
+    });
+    vcpu.run(&mut handler).expect("run");
+    assert_eq!(handler.traps[0], (Trap::Syscall, CODE + 8, 5));
+    assert_eq!(handler.traps[1], (Trap::Syscall, CODE + 16, 11));
+}
+
+#[test]
+fn unmapped_load_reports_fault() {
+    let (_mem, mut vcpu) = machine(&[LDR_X1_X0]);
+    vcpu.set_x(0, 0x6000_0010);
+    let mut handler = recorder(|_, _| TrapAction::Stop);
+    vcpu.run(&mut handler).expect("run");
+    let fault = Trap::Fault {
+        addr: 0x6000_0000,
+        access: Access::Read,
+    };
+    assert_eq!(handler.traps, vec![(fault, CODE, 0x6000_0010)]);
+}
+
+#[test]
+fn store_to_read_only_reports_write_fault() {
+    let (mem, mut vcpu) = machine(&[STR_X1_X0]);
+    map(&mem, DATA, Prot::READ);
+    vcpu.set_x(0, DATA);
+    let mut handler = recorder(|_, _| TrapAction::Stop);
+    vcpu.run(&mut handler).expect("run");
+    let fault = Trap::Fault {
+        addr: DATA,
+        access: Access::Write,
+    };
+    assert_eq!(handler.traps, vec![(fault, CODE, DATA)]);
+}
+
+#[test]
+fn fetch_from_data_page_faults() {
+    let (mem, mut vcpu) = machine(&[SVC]);
+    map(&mem, DATA, Prot::RW);
+    vcpu.set_pc(DATA);
+    let mut handler = recorder(|_, _| TrapAction::Stop);
+    vcpu.run(&mut handler).expect("run");
+    let fault = Trap::Fault {
+        addr: DATA,
+        access: Access::Execute,
+    };
+    assert_eq!(handler.traps[0].0, fault);
+}
+
+#[test]
+fn undefined_and_breakpoint_stop_at_insn() {
+    let (_mem, mut vcpu) = machine(&[UDF, BRK]);
+    let mut handler = recorder(|regs, trap| {
+        if trap == Trap::Undefined {
+            let pc = regs.pc();
+            regs.set_pc(pc + 4);
+            TrapAction::Resume
+        } else {
+            TrapAction::Stop
+        }
+    });
+    vcpu.run(&mut handler).expect("run");
+    let kinds: Vec<_> = handler
+        .traps
+        .iter()
+        .map(|(trap, pc, _)| (*trap, *pc))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![(Trap::Undefined, CODE), (Trap::Breakpoint, CODE + 4)]
+    );
+}
+
+#[test]
+fn munmap_during_syscall_invalidates_tlb() {
+    let (mem, mut vcpu) = machine(&[LDR_X1_X0, SVC, LDR_X1_X0, SVC]);
+    map(&mem, DATA, Prot::RW);
+    mem.write_obj(DATA, &77u64).expect("write data");
+    vcpu.set_x(0, DATA);
+    let inner = mem.clone();
+    let mut handler = recorder(move |regs, trap| {
+        if trap == Trap::Syscall && regs.x(1) == 77 {
+            inner.munmap(DATA, PAGE_SIZE).expect("munmap");
+            TrapAction::Resume
+        } else {
+            TrapAction::Stop
+        }
+    });
+    vcpu.run(&mut handler).expect("run");
+    let traps: Vec<_> = handler
+        .traps
+        .iter()
+        .map(|(trap, pc, _)| (*trap, *pc))
+        .collect();
+    let fault = Trap::Fault {
+        addr: DATA,
+        access: Access::Read,
+    };
+    assert_eq!(traps, vec![(Trap::Syscall, CODE + 8), (fault, CODE + 8)]);
+}
+
+#[test]
+fn kick_interrupts_syscall_loop() {
+    let (_mem, mut vcpu) = machine(&[SVC, B_BACK]);
+    let kicker = vcpu.kicker();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        kicker.kick();
+    });
+    let mut handler = recorder(|_, trap| {
+        if trap == Trap::Syscall {
+            TrapAction::Resume
+        } else {
+            TrapAction::Stop
+        }
+    });
+    handler.keep_interrupts = true;
+    vcpu.run(&mut handler).expect("run");
+    thread.join().expect("kicker thread");
+    let (last, pc, _) = *handler.traps.last().expect("at least one trap");
+    assert_eq!(last, Trap::Interrupted);
+    assert!(pc == CODE || pc == CODE + 4, "pc {pc:#x}");
+    assert!(handler
+        .traps
+        .iter()
+        .rev()
+        .skip(1)
+        .all(|(trap, _, _)| *trap == Trap::Syscall));
+}
+
+#[test]
+fn registers_round_trip() {
+    let (_mem, mut vcpu) = machine(&[SVC]);
+    for n in 0..=30 {
+        vcpu.set_x(n, 0x1000 + n as u64);
+    }
+    vcpu.set_sp(0x7fff_0000);
+    vcpu.set_tpidr_el0(0x1234_5678);
+    vcpu.set_nzcv(0x6000_0000);
+    vcpu.set_q(31, 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff);
+    vcpu.set_fpcr(0x0040_0000);
+    for n in 0..=30 {
+        assert_eq!(vcpu.x(n), 0x1000 + n as u64, "x{n}");
+    }
+    assert_eq!(vcpu.sp(), 0x7fff_0000);
+    assert_eq!(vcpu.tpidr_el0(), 0x1234_5678);
+    assert_eq!(vcpu.nzcv(), 0x6000_0000);
+    assert_eq!(vcpu.q(31), 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff);
+    assert_eq!(vcpu.fpcr(), 0x0040_0000);
+}
+
+#[test]
+fn max_cpu_reports_atomics_and_fp() {
+    let (_mem, vcpu) = machine(&[SVC]);
+    let (hwcap, _) = vcpu.hwcaps();
+    assert_ne!(hwcap & 1, 0, "FP");
+    assert_ne!(hwcap & (1 << 8), 0, "ATOMICS");
+}
