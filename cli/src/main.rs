@@ -4,6 +4,7 @@
 //! logging and turns errors into Docker-style exit codes (125 for carrick's own errors).
 
 mod image;
+mod run;
 mod run_elf;
 mod syscalls;
 
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// List the Linux syscalls and how much of each carrick implements.
     Syscalls(syscalls::SyscallsArgs),
+    /// Run a command in a container from an image, or in a root filesystem (--rootfs DIR).
+    Run(run::RunArgs),
     /// Run an arm64 ELF executable given by a host path, with the host's filesystem.
     RunElf(run_elf::RunElfArgs),
     /// Download an image from a registry or an OCI layout directory (oci:DIR[:TAG]).
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Syscalls(args) => syscalls::run(args).map(|()| ExitCode::SUCCESS),
         Command::RunElf(args) => run_elf::run(args),
+        Command::Run(args) => run::run(args),
         _ => run(cli).map(|()| ExitCode::SUCCESS),
     };
     match result {
@@ -154,7 +158,7 @@ fn init_logging(filter: &str) {
 fn run(cli: Cli) -> Result<()> {
     let store = Store::open_default()?;
     match cli.command {
-        Command::Syscalls(_) | Command::RunElf(_) => Ok(()),
+        Command::Syscalls(_) | Command::RunElf(_) | Command::Run(_) => Ok(()),
         Command::Pull {
             platform,
             insecure_registries,
