@@ -30,7 +30,11 @@ fn writable(file: &OpenFile) -> bool {
 }
 
 /// Reads at `position`, or at the file's offset when `None`.
-fn read_at(file: &OpenFile, buffer: &mut [u8], position: Option<u64>) -> Result<usize, Errno> {
+pub(super) fn read_at(
+    file: &OpenFile,
+    buffer: &mut [u8],
+    position: Option<u64>,
+) -> Result<usize, Errno> {
     match (&file.kind, position) {
         (FileKind::Directory { .. }, _) => Err(Errno::EISDIR),
         (FileKind::Snapshot { .. }, Some(position)) => {
@@ -57,7 +61,11 @@ fn read_at(file: &OpenFile, buffer: &mut [u8], position: Option<u64>) -> Result<
 }
 
 /// Writes at `position`, or at the file's offset when `None`.
-fn write_at(file: &OpenFile, data: &[u8], position: Option<u64>) -> Result<usize, Errno> {
+pub(super) fn write_at(
+    file: &OpenFile,
+    data: &[u8],
+    position: Option<u64>,
+) -> Result<usize, Errno> {
     match (&file.kind, position) {
         (FileKind::Directory { .. }, _) => Err(Errno::EISDIR),
         (FileKind::Host(fd), Some(position)) => {

@@ -130,7 +130,14 @@ pub fn statx(
     mask: StatxMask,
     buffer: UserPtr<linux::Statx>,
 ) -> SysResult {
-    let _ = mask;
+    if mask.contains(StatxMask::STATX__RESERVED) {
+        return Err(Errno::EINVAL);
+    }
+    let sync_type =
+        AtFlags(AtFlags::AT_STATX_FORCE_SYNC.bits() | AtFlags::AT_STATX_DONT_SYNC.bits());
+    if flags.contains(sync_type) {
+        return Err(Errno::EINVAL);
+    }
     let path = read_path_maybe_empty(cx, filename, flags)?;
     let stat = stat_at(vfs(cx)?, dfd, &path, flags)?;
     let (dev_major, dev_minor) = device_numbers(stat.dev);

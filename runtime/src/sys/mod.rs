@@ -17,11 +17,13 @@ pub mod files;
 pub mod fs;
 pub mod info;
 pub mod memory;
+pub mod poll;
 pub mod process;
 pub mod signal;
 pub mod state;
 mod terminal;
 pub mod time;
+pub mod vectored;
 
 pub use args::{CStrPtr, DirFd, Fd, FromArg, GuestAddr, StrArrayPtr, UserArray, UserBuf, UserPtr};
 pub use copy::*;
@@ -29,9 +31,11 @@ pub use files::*;
 pub use fs::*;
 pub use info::*;
 pub use memory::*;
+pub use poll::*;
 pub use process::*;
 pub use signal::*;
 pub use time::*;
+pub use vectored::*;
 
 /// What a handler returns: the value for x0, or a Linux errno.
 pub type SysResult = Result<u64, Errno>;

@@ -176,6 +176,9 @@ impl Vfs {
             RootSpec::Directory(dir) => (LayeredFs::single(&dir, false)?, "rootfs"),
             RootSpec::Layers { upper, lowers } => (LayeredFs::union(&upper, lowers)?, "overlay"),
         };
+        // The VFS applies the guest's umask itself, so the host's must not take bits too.
+        // SAFETY: umask only sets the process's file mode creation mask.
+        unsafe { libc::umask(0) };
         let root = Location {
             path: GuestPath::root(),
             mount: 0,

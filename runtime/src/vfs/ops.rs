@@ -27,6 +27,8 @@ pub struct OpenOptions {
     pub directory: bool,
     /// `O_NOFOLLOW`.
     pub nofollow: bool,
+    /// `O_PATH`: the file is only named, not opened for I/O; a final symlink opens itself.
+    pub path_only: bool,
     /// Host flags passed through to a host open (`O_APPEND`, `O_NONBLOCK`, `O_SYNC`, ...).
     pub host_flags: libc::c_int,
 }
@@ -53,6 +55,9 @@ impl Vfs {
     ) -> io::Result<OpenFile> {
         let exclusive_create = options.create.is_some() && options.exclusive;
         let resolved = self.resolve(start, path, !options.nofollow && !exclusive_create)?;
+        if options.create.is_some() && resolved.must_be_dir {
+            return Err(errno(libc::EISDIR));
+        }
         if !resolved.exists() {
             return self.create_file(resolved, options, status);
         }
@@ -61,6 +66,9 @@ impl Vfs {
         }
         let file_type = resolved.file_type().unwrap_or(FileType::Regular);
         if file_type == FileType::Symlink {
+            if options.path_only {
+                return self.open_symlink_path(&resolved, status);
+            }
             return Err(errno(libc::ELOOP));
         }
         if options.directory && file_type != FileType::Directory {
@@ -126,8 +134,9 @@ impl Vfs {
             return Err(errno(libc::EISDIR));
         }
         let mut parent = resolved.parent;
+        // Synthetic directories have no entries to create: their lookup fails first.
         let MountDir::Layered(dir) = &mut parent.dir else {
-            return Err(errno(libc::EACCES));
+            return Err(errno(libc::ENOENT));
         };
         let mut flags = options.host_access() | options.host_flags;
         if options.truncate {
@@ -139,6 +148,36 @@ impl Vfs {
             Some(resolved.path),
             status,
         ))
+    }
+
+    /// Opens a symlink itself for `O_PATH | O_NOFOLLOW` (Linux hosts only: others need
+    /// `O_PATH`).
+    fn open_symlink_path(&self, resolved: &Resolved, status: u32) -> io::Result<OpenFile> {
+        let (Some(name), Some(Node::Layered(entry)), MountDir::Layered(dir)) =
+            (&resolved.name, &resolved.node, &resolved.parent.dir)
+        else {
+            return Err(errno(libc::ELOOP));
+        };
+        let _ = entry;
+        #[cfg(target_os = "linux")]
+        {
+            let fd = host::open_at(
+                dir.top_fd_of(entry)?,
+                name,
+                libc::O_PATH | libc::O_NOFOLLOW,
+                0,
+            )?;
+            Ok(OpenFile::new(
+                FileKind::Host(fd),
+                Some(resolved.path.clone()),
+                status,
+            ))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (name, dir, status);
+            Err(errno(libc::ELOOP))
+        }
     }
 
     fn open_dir(&self, resolved: &Resolved, status: u32) -> io::Result<OpenFile> {
@@ -304,7 +343,7 @@ impl Vfs {
             return Err(errno(libc::EEXIST));
         }
         if let MountDir::Synthetic(_) = resolved.parent.dir {
-            return Err(errno(libc::EACCES));
+            return Err(errno(libc::ENOENT));
         }
         Ok(resolved)
     }
