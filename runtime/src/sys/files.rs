@@ -34,8 +34,8 @@ pub(crate) fn start_dir(vfs: &Vfs, dfd: DirFd, path: &[u8]) -> Result<Location, 
     Ok(vfs.start(Some(dfd.0))?)
 }
 
-/// Returns the status flags with the access mode a read or write needs; `EBADF` otherwise.
-fn check_access(file: &OpenFile, write: bool) -> Result<(), Errno> {
+/// Checks that the file was opened for reading (or writing, with `write`); `EBADF` otherwise.
+pub(super) fn check_access(file: &OpenFile, write: bool) -> Result<(), Errno> {
     let status = OpenFlags(file.status());
     let access = status.bits() & OpenFlags::O_ACCMODE.bits();
     let allowed = if write {
@@ -66,6 +66,9 @@ pub fn openat(
     if flags.contains(OpenFlags::O_TMPFILE) {
         return Err(Errno::EOPNOTSUPP);
     }
+    if flags.contains(OpenFlags::O_CREAT) && flags.contains(OpenFlags::O_DIRECTORY) {
+        return Err(Errno::EINVAL);
+    }
     let access = flags.bits() & OpenFlags::O_ACCMODE.bits();
     let path_only = flags.contains(OpenFlags::O_PATH);
     let create = flags.contains(OpenFlags::O_CREAT) && !path_only;
@@ -79,20 +82,25 @@ pub fn openat(
         truncate: flags.contains(OpenFlags::O_TRUNC) && !path_only,
         directory: flags.contains(OpenFlags::O_DIRECTORY),
         nofollow: flags.contains(OpenFlags::O_NOFOLLOW),
+        path_only,
         host_flags: host_status_flags(flags),
     };
     let start = start_dir(vfs, dfd, &path)?;
     let cloexec = flags.contains(OpenFlags::O_CLOEXEC);
-    // A 64-bit kernel forces O_LARGEFILE on every open but an O_PATH one
-    // (force_o_largefile), and F_GETFL shows it.
-    let largefile = if flags.contains(OpenFlags::O_PATH) {
-        0
+    // Like Linux, keep only the status flags, and set O_LARGEFILE as a 64-bit kernel does for
+    // every open but an O_PATH one, which keeps O_PATH, O_DIRECTORY and O_NOFOLLOW alone.
+    let status = if path_only {
+        flags.bits()
+            & (OpenFlags::O_PATH.bits()
+                | OpenFlags::O_DIRECTORY.bits()
+                | OpenFlags::O_NOFOLLOW.bits())
     } else {
-        OpenFlags::O_LARGEFILE.bits()
+        (flags.bits() | OpenFlags::O_LARGEFILE.bits())
+            & !(OpenFlags::O_CREAT.bits() | OpenFlags::O_EXCL.bits())
+            & !(OpenFlags::O_TRUNC.bits()
+                | OpenFlags::O_CLOEXEC.bits()
+                | OpenFlags::O_NOCTTY.bits())
     };
-    let status = (flags.bits() | largefile)
-        & !(OpenFlags::O_CREAT.bits() | OpenFlags::O_EXCL.bits())
-        & !(OpenFlags::O_TRUNC.bits() | OpenFlags::O_CLOEXEC.bits() | OpenFlags::O_NOCTTY.bits());
     let file = cx.blocking(|| vfs.open(&start, &path, options, status))?;
     let fd = vfs.fds().insert(Arc::new(file), cloexec)?;
     Ok(fd as u64)
@@ -129,8 +137,9 @@ pub fn close_range(
     Ok(0)
 }
 
-/// Reads up to `buffer.len()` bytes at the file's offset. Host reads loop over chunks until
-/// one comes back short, so a large read of a regular file returns all of it.
+/// Reads up to `count` bytes at the file's offset into guest memory at `guest`. Host reads
+/// loop over chunks until one comes back short, so a large read of a regular file returns
+/// all of it.
 fn read_into(
     cx: &mut SyscallContext<'_>,
     file: &OpenFile,
@@ -156,7 +165,23 @@ fn read_into(
                 }
             }
         };
-        cx.mem().write(guest + total as u64, &buffer[..got])?;
+        let copied = copy_out(cx, guest + total as u64, &buffer[..got]);
+        if copied < got {
+            // Like Linux, a fault part-way returns what was copied, or EFAULT for nothing.
+            // NOTE: bytes read from a pipe past the fault are lost; a seekable file is
+            // moved back to the first byte not copied.
+            if let Some(fd) = file.host_fd() {
+                let unread = (got - copied) as libc::off_t;
+                // SAFETY: lseek on an open fd has no memory effects.
+                unsafe { libc::lseek(fd.as_raw_fd(), -unread, libc::SEEK_CUR) };
+            }
+            total += copied;
+            return if total == 0 {
+                Err(Errno::EFAULT)
+            } else {
+                Ok(total)
+            };
+        }
         total += got;
         if got < want {
             break;
@@ -165,8 +190,31 @@ fn read_into(
     Ok(total)
 }
 
-/// Writes `count` bytes from guest memory at the file's offset (or its end with
-/// `O_APPEND`); returns the count written, short only when the host wrote short.
+/// Copies `data` to guest memory at `guest` page by page and returns how many bytes fit
+/// before the first unmapped or read-only page.
+pub(super) fn copy_out(cx: &SyscallContext<'_>, guest: u64, data: &[u8]) -> usize {
+    if cx.mem().write(guest, data).is_ok() {
+        return data.len();
+    }
+    let mut copied = 0usize;
+    while copied < data.len() {
+        let address = guest + copied as u64;
+        let to_page_end = (crate::mem::PAGE_SIZE - address % crate::mem::PAGE_SIZE) as usize;
+        let length = to_page_end.min(data.len() - copied);
+        if cx
+            .mem()
+            .write(address, &data[copied..copied + length])
+            .is_err()
+        {
+            break;
+        }
+        copied += length;
+    }
+    copied
+}
+
+/// Writes `count` bytes from guest memory at `guest` at the file's offset (or its end with
+/// `O_APPEND`). Returns the count written, which is short only when the host wrote short.
 fn write_from(
     cx: &mut SyscallContext<'_>,
     file: &OpenFile,
@@ -213,7 +261,11 @@ pub fn write(cx: &mut SyscallContext<'_>, fd: Fd, buf: UserBuf, count: u64) -> S
 }
 
 /// Reads the iovec array of `readv`/`writev`; `EINVAL` for more than `UIO_MAXIOV` entries.
-fn iovecs(cx: &SyscallContext<'_>, vec: UserArray<Iovec>, vlen: u64) -> Result<Vec<Iovec>, Errno> {
+pub(super) fn iovecs(
+    cx: &SyscallContext<'_>,
+    vec: UserArray<Iovec>,
+    vlen: u64,
+) -> Result<Vec<Iovec>, Errno> {
     if vlen > linux::UIO_MAXIOV as u64 {
         return Err(Errno::EINVAL);
     }
@@ -287,7 +339,11 @@ pub fn pread64(
             usize::try_from(got).map_err(|_| Errno::from(std::io::Error::last_os_error()))?
         }
     };
-    buf.write(cx.mem(), &buffer[..got])?;
+    let copied = copy_out(cx, buf.0 .0, &buffer[..got]);
+    if copied == 0 && got > 0 {
+        return Err(Errno::EFAULT);
+    }
+    let got = copied;
     Ok(got as u64)
 }
 
@@ -510,19 +566,42 @@ pub fn fcntl(cx: &mut SyscallContext<'_>, fd: Fd, cmd: FcntlCmd, arg: GuestAddr)
             set_status(&file, status)?;
             Ok(0)
         }
-        FcntlCmd::F_GETPIPE_SZ => {
+        FcntlCmd::F_GETPIPE_SZ | FcntlCmd::F_SETPIPE_SZ => {
             let file = vfs.file(fd.0)?;
-            let stat = vfs.fstat(&file)?;
-            if stat.file_type() != FileType::Fifo {
+            if vfs.fstat(&file)?.file_type() != FileType::Fifo {
                 return Err(Errno::EBADF);
             }
-            // Linux's default pipe capacity (16 pages of 4 KiB).
-            Ok(16 * 4096)
+            pipe_size(&file, cmd == FcntlCmd::F_SETPIPE_SZ, raw)
         }
         // NOTE: record locks (F_GETLK, F_SETLK, F_SETLKW and the OFD variants) need
         // `struct flock`, which the table does not describe yet.
         _ => Err(Errno::EINVAL),
     }
+}
+
+/// `F_GETPIPE_SZ` and `F_SETPIPE_SZ` on a host pipe.
+#[cfg(target_os = "linux")]
+fn pipe_size(file: &OpenFile, set: bool, size: u64) -> SysResult {
+    let fd = host_fd(file)?.as_raw_fd();
+    // SAFETY: these fcntl commands take an int and have no memory effects.
+    let result = unsafe {
+        if set {
+            libc::fcntl(fd, libc::F_SETPIPE_SZ, size as u32 as libc::c_int)
+        } else {
+            libc::fcntl(fd, libc::F_GETPIPE_SZ)
+        }
+    };
+    u64::try_from(result).map_err(|_| std::io::Error::last_os_error().into())
+}
+
+// NOTE: hosts without pipe resizing report Linux's default capacity and refuse changes.
+#[cfg(not(target_os = "linux"))]
+fn pipe_size(_file: &OpenFile, set: bool, _size: u64) -> SysResult {
+    if set {
+        return Err(Errno::EINVAL);
+    }
+    // Linux's default pipe capacity: 16 pages of 4 KiB.
+    Ok(16 * 4096)
 }
 
 #[syscall]

@@ -202,6 +202,10 @@ fn open_write_seek_read_close() {
     // The default umask 022 takes the group and other write bits.
     assert_eq!(stat.st_mode, linux::FileMode::S_IFREG.bits() | 0o644);
 
+    let get_status = u64::from(linux::FcntlCmd::F_GETFL.value());
+    let status = u64::from(OpenFlags::O_RDWR.bits() | OpenFlags::O_LARGEFILE.bits());
+    assert_eq!(guest.call(nr::FCNTL, &[fd, get_status, 0]), status);
+
     assert_eq!(guest.call(nr::CLOSE, &[fd]), 0);
     assert_eq!(guest.call(nr::CLOSE, &[fd]), error(Errno::EBADF));
     assert_eq!(std::fs::read(guest.root.join("file")).unwrap(), b"hello");
@@ -465,5 +469,81 @@ fn stat_synthetic_and_faults() {
     assert_eq!(
         guest.call(nr::NEWFSTATAT, &[fd, empty, guest.buffer(), 0]),
         error(Errno::ENOENT)
+    );
+}
+
+#[test]
+fn statfs_reports_file_system_type() {
+    let mut guest = Guest::new("statfs");
+    let proc_path = guest.string(0, "/proc/self/status");
+    assert_eq!(guest.call(nr::STATFS, &[proc_path, guest.buffer()]), 0);
+    let stats: linux::Statfs = guest.process.mem.read_obj(guest.buffer()).unwrap();
+    assert_eq!(stats.f_type, linux::PROC_SUPER_MAGIC);
+    let root = guest.string(1, "/");
+    assert_eq!(guest.call(nr::STATFS, &[root, guest.buffer()]), 0);
+    let stats: linux::Statfs = guest.process.mem.read_obj(guest.buffer()).unwrap();
+    assert!(stats.f_blocks > 0);
+    assert_eq!(stats.f_namelen, 255);
+    let missing = guest.string(2, "/missing");
+    assert_eq!(
+        guest.call(nr::STATFS, &[missing, guest.buffer()]),
+        error(Errno::ENOENT)
+    );
+}
+
+#[test]
+fn sendfile_and_copy_file_range() {
+    let mut guest = Guest::new("copy");
+    std::fs::write(guest.root.join("source"), b"0123456789").unwrap();
+    let source = guest.string(0, "/source");
+    let target = guest.string(1, "/target");
+    let input = guest.call(nr::OPENAT, &[at_fdcwd(), source, 0, 0]);
+    let create = flags(&[OpenFlags::O_CREAT, OpenFlags::O_RDWR]);
+    let output = guest.call(nr::OPENAT, &[at_fdcwd(), target, create, 0o644]);
+
+    // An explicit offset reads from there and leaves the file offset alone.
+    let offset_slot = guest.buffer();
+    guest.process.mem.write_obj(offset_slot, &4i64).unwrap();
+    assert_eq!(
+        guest.call(nr::SENDFILE, &[output, input, offset_slot, 3]),
+        3
+    );
+    assert_eq!(guest.process.mem.read_obj::<i64>(offset_slot).unwrap(), 7);
+    assert_eq!(guest.call(nr::SENDFILE, &[output, input, 0, 100]), 10);
+    assert_eq!(
+        std::fs::read(guest.root.join("target")).unwrap(),
+        b"4560123456789"
+    );
+
+    guest.process.mem.write_obj(offset_slot, &0i64).unwrap();
+    guest.process.mem.write_obj(offset_slot + 8, &1i64).unwrap();
+    assert_eq!(
+        guest.call(
+            nr::COPY_FILE_RANGE,
+            &[input, offset_slot, output, offset_slot + 8, 2, 0]
+        ),
+        2
+    );
+    assert_eq!(
+        std::fs::read(guest.root.join("target")).unwrap(),
+        b"4010123456789"
+    );
+    assert_eq!(
+        guest.call(nr::COPY_FILE_RANGE, &[input, 0, output, 0, 2, 1]),
+        error(Errno::EINVAL)
+    );
+    assert_eq!(
+        guest.call(nr::SENDFILE, &[input, output, 0, 1]),
+        error(Errno::EBADF)
+    );
+
+    assert_eq!(guest.call(nr::FALLOCATE, &[output, 0, 0, 4096]), 0);
+    assert_eq!(
+        std::fs::metadata(guest.root.join("target")).unwrap().len(),
+        4096
+    );
+    assert_eq!(
+        guest.call(nr::FALLOCATE, &[output, 1, 0, 4096]),
+        error(Errno::EOPNOTSUPP)
     );
 }

@@ -7,7 +7,9 @@ use carrick_macros::syscall;
 use super::files::{start_dir, vfs};
 use super::{CStrPtr, DirFd, Fd, SysResult, SyscallContext, UserBuf, UserPtr};
 use crate::linux::{self, AccessMode, AtFlags, Errno, FileMode, RenameFlags, StatxMask};
-use crate::vfs::{FileKind, FileType, GuestPath, Location, OpenFile, Stat, Vfs};
+use crate::vfs::{
+    FileKind, FileType, FsKind, FsStats, GuestPath, Location, OpenFile, Stat, SynthKind, Vfs,
+};
 
 /// The Linux `S_IFMT` bits of a file type.
 pub(crate) fn linux_type_bits(file_type: FileType) -> u32 {
@@ -128,7 +130,14 @@ pub fn statx(
     mask: StatxMask,
     buffer: UserPtr<linux::Statx>,
 ) -> SysResult {
-    let _ = mask;
+    if mask.contains(StatxMask::STATX__RESERVED) {
+        return Err(Errno::EINVAL);
+    }
+    let sync_type =
+        AtFlags(AtFlags::AT_STATX_FORCE_SYNC.bits() | AtFlags::AT_STATX_DONT_SYNC.bits());
+    if flags.contains(sync_type) {
+        return Err(Errno::EINVAL);
+    }
     let path = read_path_maybe_empty(cx, filename, flags)?;
     let stat = stat_at(vfs(cx)?, dfd, &path, flags)?;
     let (dev_major, dev_minor) = device_numbers(stat.dev);
@@ -533,5 +542,60 @@ pub fn umask(cx: &mut SyscallContext<'_>, mask: u32) -> SysResult {
 pub fn sync(cx: &mut SyscallContext<'_>) -> SysResult {
     // SAFETY: sync has no memory effects.
     cx.blocking(|| unsafe { libc::sync() });
+    Ok(0)
+}
+
+fn to_linux_statfs(stats: &FsStats) -> linux::Statfs {
+    let f_type = match stats.kind {
+        FsKind::Overlay => linux::OVERLAYFS_SUPER_MAGIC,
+        FsKind::Synthetic(SynthKind::Proc) => linux::PROC_SUPER_MAGIC,
+        FsKind::Synthetic(SynthKind::Sys) => linux::SYSFS_MAGIC,
+        FsKind::Synthetic(SynthKind::Dev) => linux::TMPFS_MAGIC,
+        FsKind::Host(Some(host_type)) => host_type,
+        // NOTE: a host without Linux file system types reports its directories as tmpfs.
+        FsKind::Host(None) => linux::TMPFS_MAGIC,
+    };
+    let mut out = linux::Statfs::ZERO;
+    out.f_type = f_type;
+    out.f_bsize = stats.block_size as i64;
+    out.f_frsize = stats.fragment_size as i64;
+    out.f_blocks = stats.blocks as i64;
+    out.f_bfree = stats.free_blocks as i64;
+    out.f_bavail = stats.available_blocks as i64;
+    out.f_files = stats.files as i64;
+    out.f_ffree = stats.free_files as i64;
+    out.f_namelen = stats.name_max as i64;
+    out
+}
+
+#[syscall]
+pub fn statfs(
+    cx: &mut SyscallContext<'_>,
+    pathname: CStrPtr,
+    buf: UserPtr<linux::Statfs>,
+) -> SysResult {
+    let (start, path) = at_path(cx, DirFd(linux::AT_FDCWD), pathname)?;
+    let vfs = vfs(cx)?;
+    let resolved = vfs.resolve(&start, &path, true)?;
+    resolved.require()?;
+    // The file system of a non-directory is that of its directory.
+    let location = vfs.enter_resolved(&resolved).unwrap_or(resolved.parent);
+    buf.write(cx.mem(), &to_linux_statfs(&vfs.statfs(&location)?))?;
+    Ok(0)
+}
+
+#[syscall]
+pub fn fstatfs(cx: &mut SyscallContext<'_>, fd: Fd, buf: UserPtr<linux::Statfs>) -> SysResult {
+    let vfs = vfs(cx)?;
+    let file = vfs.file(fd.0)?;
+    let location = match vfs.file_location(&file) {
+        Ok(location) => location,
+        Err(_) => {
+            let path = file.path.clone().ok_or(Errno::EINVAL)?;
+            let resolved = vfs.resolve(&vfs.root()?, path.as_bytes(), false)?;
+            resolved.parent
+        }
+    };
+    buf.write(cx.mem(), &to_linux_statfs(&vfs.statfs(&location)?))?;
     Ok(0)
 }

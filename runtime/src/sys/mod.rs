@@ -12,6 +12,7 @@ use crate::linux::{self, Errno};
 use crate::process::{Process, Thread};
 
 mod args;
+pub mod copy;
 pub mod files;
 pub mod fs;
 pub mod info;
@@ -23,8 +24,10 @@ pub mod state;
 mod terminal;
 pub mod time;
 pub mod xattr;
+pub mod vectored;
 
 pub use args::{CStrPtr, DirFd, Fd, FromArg, GuestAddr, StrArrayPtr, UserArray, UserBuf, UserPtr};
+pub use copy::*;
 pub use files::*;
 pub use fs::*;
 pub use info::*;
@@ -34,6 +37,7 @@ pub use process::*;
 pub use signal::*;
 pub use time::*;
 pub use xattr::*;
+pub use vectored::*;
 
 /// What a handler returns: the value for x0, or a Linux errno.
 pub type SysResult = Result<u64, Errno>;

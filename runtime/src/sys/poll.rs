@@ -1,32 +1,38 @@
-//! `ppoll`: waits on guest fds through the host's `poll`. Host-backed fds (files, pipes,
-//! terminals) are polled by the host; synthetic files (/proc snapshots, /dev/null and
-//! friends) are always ready, as regular files are on Linux.
+//! `ppoll` over the process's fds: host-backed files are polled on the host, and carrick's
+//! own files (synthetic files, devices, directories) are always ready, as regular files are
+//! on Linux.
 
 use std::time::{Duration, Instant};
 
 use carrick_macros::syscall;
 
+use super::files::vfs;
+use super::{SysResult, SyscallContext, UserArray, UserPtr};
 use crate::linux::{Errno, PollEvents, Pollfd, Sigset, Timespec};
-use crate::sys::files::vfs;
-use crate::sys::{SysResult, SyscallContext, UserArray, UserPtr};
-use crate::vfs::FileKind;
 
-/// Events a synthetic file or a regular file always reports when asked.
-fn always_ready(events: PollEvents) -> PollEvents {
-    events
-        & (PollEvents::POLLIN
-            | PollEvents::POLLOUT
-            | PollEvents::POLLRDNORM
-            | PollEvents::POLLWRNORM)
+/// Events a file that never blocks reports.
+fn always_ready() -> u32 {
+    PollEvents::POLLIN.bits()
+        | PollEvents::POLLOUT.bits()
+        | PollEvents::POLLRDNORM.bits()
+        | PollEvents::POLLWRNORM.bits()
 }
 
-fn to_duration(timeout: &Timespec) -> Result<Duration, Errno> {
+/// Decodes the optional timeout; `EINVAL` for a negative or unnormalized one.
+fn timeout_ms(timeout: Option<&Timespec>) -> Result<Option<Duration>, Errno> {
+    let Some(timeout) = timeout else {
+        return Ok(None);
+    };
     if timeout.tv_sec < 0 || !(0..1_000_000_000).contains(&timeout.tv_nsec) {
         return Err(Errno::EINVAL);
     }
-    Ok(Duration::new(timeout.tv_sec as u64, timeout.tv_nsec as u32))
+    Ok(Some(Duration::new(
+        timeout.tv_sec as u64,
+        timeout.tv_nsec as u32,
+    )))
 }
 
+// NOTE: the signal mask is not applied while waiting.
 #[syscall]
 pub fn ppoll(
     cx: &mut SyscallContext<'_>,
@@ -36,97 +42,83 @@ pub fn ppoll(
     sigmask: UserPtr<Sigset>,
     sigsetsize: u64,
 ) -> SysResult {
-    if !sigmask.is_null() && sigsetsize != std::mem::size_of::<Sigset>() as u64 {
-        return Err(Errno::EINVAL);
-    }
+    let _ = (sigmask, sigsetsize);
     let vfs = vfs(cx)?;
     if u64::from(nfds) > vfs.fds().limit() {
         return Err(Errno::EINVAL);
     }
     let mut entries = ufds.read(cx.mem(), nfds as usize)?;
-    let timeout = tsp
-        .read_optional(cx.mem())?
-        .map(|timeout| to_duration(&timeout))
-        .transpose()?;
+    let timeout = timeout_ms(tsp.read_optional(cx.mem())?.as_ref())?;
 
-    // Host pollfds for host-backed entries; `slots[i]` is the host index of entry i.
-    let mut files = Vec::with_capacity(entries.len());
-    let mut host: Vec<libc::pollfd> = Vec::new();
-    let mut slots = vec![None; entries.len()];
-    let mut ready_now = 0;
+    // Host fds to poll, each with the index of its entry; other entries are decided here.
+    let mut host = Vec::new();
+    let mut files = Vec::new();
+    let mut ready = 0u64;
     for (index, entry) in entries.iter_mut().enumerate() {
         entry.revents = 0;
         if entry.fd < 0 {
             continue;
         }
-        let events = PollEvents(u32::from(entry.events as u16));
         let Ok(file) = vfs.file(entry.fd) else {
             entry.revents = PollEvents::POLLNVAL.bits() as i16;
-            ready_now += 1;
+            ready += 1;
             continue;
         };
-        match &file.kind {
-            FileKind::Host(fd) => {
-                slots[index] = Some(host.len());
+        let requested = PollEvents(u32::from(entry.events as u16));
+        match file.host_fd() {
+            Some(fd) => {
+                let events = requested.to_host() as libc::c_short;
                 host.push(libc::pollfd {
-                    fd: std::os::fd::AsRawFd::as_raw_fd(fd),
-                    events: events.to_host() as libc::c_short,
+                    fd: std::os::fd::AsRawFd::as_raw_fd(&fd),
+                    events,
                     revents: 0,
                 });
+                files.push((index, file.clone()));
             }
-            _ => {
-                let revents = always_ready(events);
-                entry.revents = revents.bits() as i16;
-                if revents.bits() != 0 {
-                    ready_now += 1;
+            None => {
+                let events = (requested.bits() & always_ready()) as i16;
+                entry.revents = events;
+                if events != 0 {
+                    ready += 1;
                 }
             }
         }
-        files.push(file);
     }
 
-    let start = Instant::now();
-    let wait_ms: libc::c_int = if ready_now > 0 {
-        0
-    } else {
-        match timeout {
-            None => -1,
-            // Round up so a short timeout does not turn into a busy poll.
-            Some(duration) => duration
-                .as_nanos()
-                .div_ceil(1_000_000)
-                .min(libc::c_int::MAX as u128) as libc::c_int,
+    let started = Instant::now();
+    let wait = match (ready, timeout) {
+        (1.., _) => 0,
+        (0, None) => -1,
+        (0, Some(duration)) => {
+            i32::try_from(duration.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX)
         }
     };
-    let result = cx.blocking(|| {
-        // SAFETY: `host` is a valid array of `host.len()` pollfds for the duration of the call.
-        unsafe { libc::poll(host.as_mut_ptr(), host.len() as libc::nfds_t, wait_ms) }
-    });
-    if result < 0 {
-        return Err(Errno::from_io(&std::io::Error::last_os_error()));
+    // With no host fds this is a sleep that a host signal can interrupt.
+    // SAFETY: `host` holds `host.len()` pollfd entries; the fds stay open because `files`
+    // holds their descriptions.
+    let count =
+        cx.blocking(|| unsafe { libc::poll(host.as_mut_ptr(), host.len() as libc::nfds_t, wait) });
+    if count < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    for (slot, (index, _)) in host.iter().zip(&files) {
+        if slot.revents != 0 {
+            entries[*index].revents = PollEvents::from_host(i64::from(slot.revents)).bits() as i16;
+            ready += 1;
+        }
     }
     drop(files);
 
-    let mut count = 0u64;
-    for (index, entry) in entries.iter_mut().enumerate() {
-        if let Some(slot) = slots[index] {
-            let revents = PollEvents::from_host(i64::from(host[slot].revents));
-            entry.revents = revents.bits() as i16;
-        }
-        if entry.revents != 0 {
-            count += 1;
-        }
-    }
     for (index, entry) in entries.iter().enumerate() {
         ufds.set(cx.mem(), index, entry)?;
     }
     if let Some(duration) = timeout {
-        let remaining = duration.saturating_sub(start.elapsed());
-        let value = Timespec {
+        let remaining = duration.saturating_sub(started.elapsed());
+        let left = Timespec {
             tv_sec: remaining.as_secs() as i64,
             tv_nsec: i64::from(remaining.subsec_nanos()),
         };
-        tsp.write(cx.mem(), &value)?;
+        tsp.write(cx.mem(), &left)?;
     }
-    Ok(count)
+    Ok(ready)
 }

@@ -32,7 +32,7 @@ pub use fdtable::{FdEntry, FdTable, FileKind, OpenFile};
 pub use host::Stat;
 pub use layered::{DirEntry, Entry, LayeredFs};
 pub use layers::{Attrs, LayerIndex, MemoryLayerIndex, NoIndex};
-pub use ops::OpenOptions;
+pub use ops::{FsKind, FsStats, OpenOptions};
 pub use path::GuestPath;
 pub use resolve::{Location, MountDir, Node, Resolved};
 pub use synthetic::{Device, ProcessView, SynthKind, SynthNode};
@@ -176,6 +176,9 @@ impl Vfs {
             RootSpec::Directory(dir) => (LayeredFs::single(&dir, false)?, "rootfs"),
             RootSpec::Layers { upper, lowers } => (LayeredFs::union(&upper, lowers)?, "overlay"),
         };
+        // The VFS applies the guest's umask itself, so the host's must not take bits too.
+        // SAFETY: umask only sets the process's file mode creation mask.
+        unsafe { libc::umask(0) };
         let root = Location {
             path: GuestPath::root(),
             mount: 0,

@@ -11,7 +11,7 @@ use super::fdtable::{DirCursor, FileKind, OpenFile};
 use super::host::{self, Stat};
 use super::layered::DirEntry;
 use super::resolve::{Location, MountDir, Node, Resolved};
-use super::synthetic::{self, Device, SynthNode};
+use super::synthetic::{self, Device, SynthKind, SynthNode};
 use super::{errno, FileType, Filesystem, Vfs};
 
 /// The request of an `open`, decoded from the guest's flags by the syscall layer.
@@ -27,6 +27,8 @@ pub struct OpenOptions {
     pub directory: bool,
     /// `O_NOFOLLOW`.
     pub nofollow: bool,
+    /// `O_PATH`: the file is only named, not opened for I/O; a final symlink opens itself.
+    pub path_only: bool,
     /// Host flags passed through to a host open (`O_APPEND`, `O_NONBLOCK`, `O_SYNC`, ...).
     pub host_flags: libc::c_int,
 }
@@ -53,6 +55,9 @@ impl Vfs {
     ) -> io::Result<OpenFile> {
         let exclusive_create = options.create.is_some() && options.exclusive;
         let resolved = self.resolve(start, path, !options.nofollow && !exclusive_create)?;
+        if options.create.is_some() && resolved.must_be_dir {
+            return Err(errno(libc::EISDIR));
+        }
         if !resolved.exists() {
             return self.create_file(resolved, options, status);
         }
@@ -61,6 +66,9 @@ impl Vfs {
         }
         let file_type = resolved.file_type().unwrap_or(FileType::Regular);
         if file_type == FileType::Symlink {
+            if options.path_only {
+                return self.open_symlink_path(&resolved, status);
+            }
             return Err(errno(libc::ELOOP));
         }
         if options.directory && file_type != FileType::Directory {
@@ -126,8 +134,9 @@ impl Vfs {
             return Err(errno(libc::EISDIR));
         }
         let mut parent = resolved.parent;
+        // Synthetic directories have no entries to create: their lookup fails first.
         let MountDir::Layered(dir) = &mut parent.dir else {
-            return Err(errno(libc::EACCES));
+            return Err(errno(libc::ENOENT));
         };
         let mut flags = options.host_access() | options.host_flags;
         if options.truncate {
@@ -139,6 +148,36 @@ impl Vfs {
             Some(resolved.path),
             status,
         ))
+    }
+
+    /// Opens a symlink itself for `O_PATH | O_NOFOLLOW` (Linux hosts only: others need
+    /// `O_PATH`).
+    fn open_symlink_path(&self, resolved: &Resolved, status: u32) -> io::Result<OpenFile> {
+        let (Some(name), Some(Node::Layered(entry)), MountDir::Layered(dir)) =
+            (&resolved.name, &resolved.node, &resolved.parent.dir)
+        else {
+            return Err(errno(libc::ELOOP));
+        };
+        let _ = entry;
+        #[cfg(target_os = "linux")]
+        {
+            let fd = host::open_at(
+                dir.top_fd_of(entry)?,
+                name,
+                libc::O_PATH | libc::O_NOFOLLOW,
+                0,
+            )?;
+            Ok(OpenFile::new(
+                FileKind::Host(fd),
+                Some(resolved.path.clone()),
+                status,
+            ))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (name, dir, status);
+            Err(errno(libc::ELOOP))
+        }
     }
 
     fn open_dir(&self, resolved: &Resolved, status: u32) -> io::Result<OpenFile> {
@@ -304,7 +343,7 @@ impl Vfs {
             return Err(errno(libc::EEXIST));
         }
         if let MountDir::Synthetic(_) = resolved.parent.dir {
-            return Err(errno(libc::EACCES));
+            return Err(errno(libc::ENOENT));
         }
         Ok(resolved)
     }
@@ -683,4 +722,96 @@ impl Vfs {
         }
         Ok(cursor)
     }
+}
+
+/// The kind of file system behind a path, for `statfs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsKind {
+    /// The union of image layers.
+    Overlay,
+    /// A host directory; the value is the host's `f_type` where the host has one (Linux).
+    Host(Option<i64>),
+    Synthetic(SynthKind),
+}
+
+/// File system statistics for `statfs`, in host-neutral form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FsStats {
+    pub kind: FsKind,
+    pub block_size: u64,
+    pub fragment_size: u64,
+    pub blocks: u64,
+    pub free_blocks: u64,
+    pub available_blocks: u64,
+    pub files: u64,
+    pub free_files: u64,
+    pub name_max: u64,
+}
+
+impl Vfs {
+    /// Returns the statistics of the file system that holds the directory `location`.
+    pub fn statfs(&self, location: &Location) -> io::Result<FsStats> {
+        let fs = match &self.mount(location.mount)?.fs {
+            Filesystem::Synthetic(kind) => {
+                return Ok(FsStats {
+                    kind: FsKind::Synthetic(*kind),
+                    block_size: 4096,
+                    fragment_size: 4096,
+                    blocks: 0,
+                    free_blocks: 0,
+                    available_blocks: 0,
+                    files: 0,
+                    free_files: 0,
+                    name_max: 255,
+                })
+            }
+            Filesystem::Layered(fs) => fs,
+        };
+        let MountDir::Layered(dir) = &location.dir else {
+            return Err(errno(libc::EIO));
+        };
+        let fd = dir.top_fd()?;
+        let mut raw = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `raw` has room for one `struct statvfs`.
+        if unsafe { libc::fstatvfs(std::os::fd::AsRawFd::as_raw_fd(&fd), raw.as_mut_ptr()) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fstatvfs succeeded, so it filled `raw`.
+        let raw = unsafe { raw.assume_init() };
+        let kind = if fs.is_union() {
+            FsKind::Overlay
+        } else {
+            FsKind::Host(host_fs_type(fd))
+        };
+        #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+        Ok(FsStats {
+            kind,
+            block_size: raw.f_bsize as u64,
+            fragment_size: raw.f_frsize as u64,
+            blocks: raw.f_blocks as u64,
+            free_blocks: raw.f_bfree as u64,
+            available_blocks: raw.f_bavail as u64,
+            files: raw.f_files as u64,
+            free_files: raw.f_ffree as u64,
+            name_max: raw.f_namemax as u64,
+        })
+    }
+}
+
+/// The host's `f_type` for the file system of `fd` (Linux only).
+#[cfg(target_os = "linux")]
+fn host_fs_type(fd: std::os::fd::BorrowedFd<'_>) -> Option<i64> {
+    let mut raw = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `raw` has room for one `struct statfs`.
+    if unsafe { libc::fstatfs(std::os::fd::AsRawFd::as_raw_fd(&fd), raw.as_mut_ptr()) } < 0 {
+        return None;
+    }
+    // SAFETY: fstatfs succeeded, so it filled `raw`.
+    #[allow(clippy::unnecessary_cast)]
+    Some(unsafe { raw.assume_init() }.f_type as i64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn host_fs_type(_fd: std::os::fd::BorrowedFd<'_>) -> Option<i64> {
+    None
 }

@@ -74,6 +74,11 @@ impl Dir {
             .ok_or_else(|| errno(libc::ENOENT))
     }
 
+    /// The host fd of the layer that `entry` was found in.
+    pub fn top_fd_of(&self, entry: &Entry) -> io::Result<BorrowedFd<'_>> {
+        self.part_fd(entry.layer)
+    }
+
     fn upper_fd(&self) -> Option<&Arc<OwnedFd>> {
         self.parts
             .iter()
@@ -229,6 +234,11 @@ impl LayeredFs {
             lowers: opened,
             union: true,
         })
+    }
+
+    /// Whether this is a union of image layers (not one host directory).
+    pub fn is_union(&self) -> bool {
+        self.union
     }
 
     pub fn is_read_only(&self) -> bool {
