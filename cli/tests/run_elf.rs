@@ -2,6 +2,9 @@
 //! `runtime/tests/guest/` are cross-compiled with `aarch64-linux-gnu-gcc -static` (installed
 //! by scripts/setup.sh) when the test runs, then executed through the carrick binary.
 
+// The helpers below are test code too: a missing compiler or binary should fail loudly.
+#![allow(clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
