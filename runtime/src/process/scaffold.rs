@@ -1,7 +1,7 @@
 //! TEMPORARY file I/O, so programs can print before the file handlers exist. The trap loop
 //! sends a syscall here only when the generated table has no handler for it, so each call
 //! stops being used as soon as its real handler lands. It passes file descriptors and paths
-//! straight to the host (no container root, no fd table); delete the file once `read`,
+//! straight to the host (no container root, no fd table). Delete the file once `read`,
 //! `write`, `writev`, `openat`, `close` and `ioctl` have handlers.
 
 use std::ffi::CString;
