@@ -32,6 +32,21 @@ demo:
 syscalls-doc:
     cargo run -q -p carrick -- syscalls --markdown > docs/syscalls.md
 
+# Conformance: probes recorded on a real arm64 kernel, compared with carrick.
+# See docs/conformance.md.
+
+# Run every conformance probe under carrick and compare with the recorded oracle output.
+conformance *NAMES:
+    scripts/conformance.sh {{NAMES}}
+
+# Record expected probe output on a real arm64 kernel (all probes, or the named ones).
+oracle *NAMES:
+    scripts/oracle.sh {{NAMES}}
+
+# Re-record every probe on the real kernel into a temp dir; fail if any output changed.
+oracle-check:
+    scripts/oracle-check.sh
+
 # Benchmark carrick (release) against qemu-aarch64 with hyperfine; writes target/bench/results.md.
 bench runs="5":
     scripts/bench.sh {{runs}}

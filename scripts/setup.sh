@@ -60,3 +60,6 @@ if ! command -v cargo-deny >/dev/null 2>&1; then
   echo "setup: installing cargo-deny"
   cargo install --locked --quiet cargo-deny
 fi
+
+# The conformance probes' toolchain, oracle kernel and busybox (project-local, git-ignored).
+"$(dirname "${BASH_SOURCE[0]}")/probe-toolchain.sh"

@@ -3,16 +3,25 @@
 //! Each subcommand lives in its own module; this file parses the command line, sets up
 //! logging and turns errors into Docker-style exit codes (125 for carrick's own errors).
 
-use std::process::ExitCode;
-
-use clap::{Parser, Subcommand};
-
+mod image;
+mod run;
 mod run_elf;
 mod syscalls;
 
-/// Run Linux arm64 programs and container images without a Linux kernel.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use image::{PlatformSpec, PullOptions, Store};
+
+/// Exit status for carrick's own errors, as Docker uses it.
+const EXIT_CARRICK_ERROR: u8 = 125;
+
+/// Run Linux arm64 programs and OCI container images without a Linux kernel.
 #[derive(Debug, Parser)]
-#[command(name = "carrick", version, about)]
+#[command(name = "carrick", version)]
 struct Cli {
     /// Log filter for carrick's own events (for example `info` or `carrick_runtime=debug`);
     /// the CARRICK_LOG variable sets the same.
@@ -27,12 +36,90 @@ struct Cli {
 enum Command {
     /// List the Linux syscalls and how much of each carrick implements.
     Syscalls(syscalls::SyscallsArgs),
-    /// Run an arm64 ELF executable given by a host path (no container root).
+    /// Run a command in a container from an image, or in a root filesystem (--rootfs DIR).
+    Run(run::RunArgs),
+    /// Run an arm64 ELF executable given by a host path, with the host's filesystem.
     RunElf(run_elf::RunElfArgs),
+    /// Download an image from a registry or an OCI layout directory (oci:DIR[:TAG]).
+    Pull {
+        /// Platform to select from a multi-platform image.
+        #[arg(long, default_value = "linux/arm64", value_name = "OS/ARCH[/VARIANT]")]
+        platform: String,
+        /// Registry (host[:port]) to reach over plain HTTP; loopback registries always are.
+        #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+        insecure_registries: Vec<String>,
+        /// Print nothing but errors and the manifest digest.
+        #[arg(short, long)]
+        quiet: bool,
+        /// NAME[:TAG], NAME@sha256:DIGEST or oci:DIR[:TAG].
+        reference: String,
+    },
+    /// List the images in the store.
+    Images {
+        /// Print image ids only.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Remove image names, then the blobs and layers nothing uses any more.
+    Rmi {
+        /// Image names or id prefixes.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Manage images.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Load images from a docker save archive or an OCI archive.
+    Load {
+        /// The tar archive.
+        #[arg(short, long)]
+        input: PathBuf,
+        /// Print nothing but the loaded names.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Create a container from an image (pulling it if needed) and print its id.
+    Create {
+        /// Print the container's layers, writable directory and run config as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Image name or id.
+        image: String,
+    },
+    /// Remove containers and their writable layers.
+    Rm {
+        /// Container ids.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Give an image another name.
+    Tag {
+        /// Existing image name or id.
+        source: String,
+        /// New NAME[:TAG].
+        target: String,
+    },
+    /// Save credentials for a registry (HTTP basic auth), in the store with mode 0600.
+    Login {
+        /// User name; prompted for when missing.
+        #[arg(short, long)]
+        username: Option<String>,
+        /// Read the password from stdin without a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Registry host[:port]; docker.io by default.
+        #[arg(default_value = "docker.io")]
+        registry: String,
+    },
 }
 
-/// Exit status for carrick's own failures, as Docker uses it.
-const EXIT_CARRICK_ERROR: u8 = 125;
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Delete blobs and unpacked layers that no image or container uses.
+    Prune,
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,11 +128,17 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Syscalls(args) => syscalls::run(args).map(|()| ExitCode::SUCCESS),
         Command::RunElf(args) => run_elf::run(args),
+        Command::Run(args) => run::run(args),
+        _ => run(cli).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("carrick: {error:#}");
+            let message = format!("{error:#}");
+            eprintln!(
+                "carrick: {}",
+                message.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
             ExitCode::from(EXIT_CARRICK_ERROR)
         }
     }
@@ -59,4 +152,59 @@ fn init_logging(filter: &str) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+}
+
+/// Runs the image-store commands.
+fn run(cli: Cli) -> Result<()> {
+    let store = Store::open_default()?;
+    match cli.command {
+        Command::Syscalls(_) | Command::RunElf(_) | Command::Run(_) => Ok(()),
+        Command::Pull {
+            platform,
+            insecure_registries,
+            quiet,
+            reference,
+        } => {
+            let options = PullOptions {
+                platform: platform.parse::<PlatformSpec>()?,
+                insecure_registries,
+                quiet,
+            };
+            image::commands::pull_command(&store, &reference, &options)
+        }
+        Command::Images { quiet } => image::commands::images_command(&store, quiet),
+        Command::Rmi { images } => image::commands::rmi_command(&store, &images),
+        Command::Image {
+            command: ImageCommand::Prune,
+        } => image::commands::prune_command(&store),
+        Command::Load { input, quiet } => {
+            let options = PullOptions {
+                quiet,
+                ..PullOptions::default()
+            };
+            image::commands::load_command(&store, &input, &options)
+        }
+        Command::Create { json, image } => {
+            let spec = image::create_container(&store, &image, &PullOptions::default())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&spec)?);
+            } else {
+                println!("{}", spec.id);
+            }
+            Ok(())
+        }
+        Command::Rm { containers } => {
+            for id in &containers {
+                image::remove_container(&store, id)?;
+                println!("{id}");
+            }
+            Ok(())
+        }
+        Command::Tag { source, target } => image::commands::tag_command(&store, &source, &target),
+        Command::Login {
+            username,
+            password_stdin,
+            registry,
+        } => image::commands::login_command(&store, &registry, username.as_deref(), password_stdin),
+    }
 }

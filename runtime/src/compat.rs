@@ -11,6 +11,7 @@ use crate::linux;
 #[derive(Debug, Default)]
 pub struct CompatLog {
     unimplemented: Mutex<BTreeMap<u64, u64>>,
+    synthetic: Mutex<BTreeMap<Vec<u8>, u64>>,
 }
 
 impl CompatLog {
@@ -35,6 +36,29 @@ impl CompatLog {
     pub fn unimplemented(&self) -> Vec<(u64, u64)> {
         match self.unimplemented.lock() {
             Ok(counts) => counts.iter().map(|(&nr, &count)| (nr, count)).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Records an access to a synthetic path (`/proc`, `/dev`, `/sys`), by canonical guest path.
+    pub fn record_synthetic(&self, path: &[u8]) {
+        let Ok(mut counts) = self.synthetic.lock() else {
+            return;
+        };
+        let count = counts.entry(path.to_vec()).or_insert(0);
+        if *count == 0 {
+            tracing::debug!(path = %String::from_utf8_lossy(path), "guest accessed a synthetic path");
+        }
+        *count += 1;
+    }
+
+    /// Each synthetic path the guest accessed with its access count, in path order.
+    pub fn synthetic(&self) -> Vec<(Vec<u8>, u64)> {
+        match self.synthetic.lock() {
+            Ok(counts) => counts
+                .iter()
+                .map(|(path, &count)| (path.clone(), count))
+                .collect(),
             Err(_) => Vec::new(),
         }
     }

@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod compat;
+pub mod launch;
 pub mod linux;
 pub mod loader;
 pub mod mem;

@@ -7,9 +7,7 @@
 //! until the thread exits, dispatching each `svc #0` through [`crate::sys::dispatch`] and
 //! turning faults into the signal Linux would deliver.
 
-pub mod scaffold;
-
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::backend::{Registers, Trap, TrapAction, TrapHandler, Vcpu};
 use crate::compat::CompatLog;
@@ -17,12 +15,24 @@ use crate::linux::{self, Signal, StackT};
 use crate::mem::GuestMemory;
 use crate::sys::state::{Credentials, Limits, SignalActions};
 use crate::sys::{self, SyscallContext};
+use crate::vfs::ProcessView;
 
 /// State shared by all threads of one guest process.
 #[derive(Debug)]
 pub struct Process {
     pub mem: GuestMemory,
-    pub compat: CompatLog,
+    pub compat: Arc<CompatLog>,
+    /// The process's files: mounts, fd table, working directory. Set once the root file
+    /// system is known; file syscalls fail with `ENOSYS` before that.
+    pub vfs: OnceLock<crate::vfs::Vfs>,
+    shared: Arc<ProcessInfo>,
+}
+
+/// The part of a process that its synthetic files (/proc/self/...) read: ids, credentials,
+/// command line, auxiliary vector. The VFS holds it as its [`ProcessView`].
+#[derive(Debug)]
+pub struct ProcessInfo {
+    mem: GuestMemory,
     pid: i32,
     hostname: String,
     creds: Mutex<Credentials>,
@@ -30,6 +40,11 @@ pub struct Process {
     signal_actions: Mutex<SignalActions>,
     /// The auxiliary vector the loader wrote, for /proc/self/auxv.
     auxv: Mutex<Vec<(u64, u64)>>,
+    exe: Mutex<Vec<u8>>,
+    argv: Mutex<Vec<Vec<u8>>>,
+    envp: Mutex<Vec<Vec<u8>>>,
+    comm: Mutex<Vec<u8>>,
+    threads: Mutex<Vec<i32>>,
 }
 
 /// Locks a mutex, recovering the data if a panicking handler poisoned it: every value kept
@@ -43,61 +58,203 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Process {
     /// A process with an empty address space, running as `uid`/`gid` in the guest's view.
     pub fn new(mem: GuestMemory, uid: u32, gid: u32, hostname: &str) -> Process {
-        Process {
-            mem,
-            compat: CompatLog::default(),
+        let shared = Arc::new(ProcessInfo {
+            mem: mem.clone(),
             pid: std::process::id() as i32,
             hostname: hostname.to_string(),
             creds: Mutex::new(Credentials::new(uid, gid)),
             limits: Mutex::new(Limits::initial()),
             signal_actions: Mutex::new(SignalActions::default()),
             auxv: Mutex::new(Vec::new()),
+            exe: Mutex::new(Vec::new()),
+            argv: Mutex::new(Vec::new()),
+            envp: Mutex::new(Vec::new()),
+            comm: Mutex::new(Vec::new()),
+            threads: Mutex::new(Vec::new()),
+        });
+        Process {
+            mem,
+            compat: Arc::new(CompatLog::default()),
+            vfs: OnceLock::new(),
+            shared,
         }
+    }
+
+    /// The process facts the VFS's synthetic files show.
+    pub fn info(&self) -> Arc<ProcessInfo> {
+        Arc::clone(&self.shared)
     }
 
     /// The guest's process id: the host pid, because each guest process is a host process.
     pub fn pid(&self) -> i32 {
-        self.pid
+        self.shared.pid
     }
 
     pub fn hostname(&self) -> &str {
-        &self.hostname
+        &self.shared.hostname
     }
 
     pub fn creds(&self) -> MutexGuard<'_, Credentials> {
-        lock(&self.creds)
+        lock(&self.shared.creds)
     }
 
     pub fn creds_mut(&self) -> MutexGuard<'_, Credentials> {
-        lock(&self.creds)
+        lock(&self.shared.creds)
     }
 
     pub fn limits(&self) -> MutexGuard<'_, Limits> {
-        lock(&self.limits)
+        lock(&self.shared.limits)
     }
 
     pub fn limits_mut(&self) -> MutexGuard<'_, Limits> {
-        lock(&self.limits)
+        lock(&self.shared.limits)
     }
 
     pub fn signal_actions(&self) -> MutexGuard<'_, SignalActions> {
-        lock(&self.signal_actions)
+        lock(&self.shared.signal_actions)
     }
 
     pub fn signal_actions_mut(&self) -> MutexGuard<'_, SignalActions> {
-        lock(&self.signal_actions)
+        lock(&self.shared.signal_actions)
     }
 
-    pub fn set_auxv(&self, auxv: Vec<(u64, u64)>) {
-        *lock(&self.auxv) = auxv;
+    /// Records what the loader set up: the auxiliary vector, the executable's guest path and
+    /// the arguments and environment, for /proc/self and `PR_GET_NAME`.
+    pub fn set_program(
+        &self,
+        auxv: Vec<(u64, u64)>,
+        exe: &[u8],
+        argv: &[Vec<u8>],
+        envp: &[Vec<u8>],
+    ) {
+        *lock(&self.shared.auxv) = auxv;
+        *lock(&self.shared.exe) = exe.to_vec();
+        *lock(&self.shared.argv) = argv.to_vec();
+        *lock(&self.shared.envp) = envp.to_vec();
+        let name = exe.rsplit(|&byte| byte == b'/').next().unwrap_or(exe);
+        *lock(&self.shared.comm) = name[..name.len().min(15)].to_vec();
+    }
+
+    /// Records a running thread (for /proc/self/task and /proc/self/status).
+    pub fn add_thread(&self, tid: i32) {
+        lock(&self.shared.threads).push(tid);
     }
 
     /// The auxiliary vector as the bytes /proc/self/auxv returns.
     pub fn auxv_bytes(&self) -> Vec<u8> {
+        self.shared.auxv_bytes()
+    }
+}
+
+impl ProcessInfo {
+    fn auxv_bytes(&self) -> Vec<u8> {
         lock(&self.auxv)
             .iter()
             .flat_map(|(key, value)| key.to_le_bytes().into_iter().chain(value.to_le_bytes()))
             .collect()
+    }
+}
+
+/// Formats regions as Linux prints /proc/self/maps: address range, permissions with the
+/// sharing letter, offset, device, inode, then the name padded to column 73.
+pub fn format_maps(regions: &[crate::mem::RegionInfo]) -> String {
+    use std::fmt::Write as _;
+
+    let mut out = String::new();
+    for region in regions {
+        let [read, write, exec] = region.prot.letters();
+        let share = if region.shared { 's' } else { 'p' };
+        let (major, minor) = (
+            libc::major(region.dev as libc::dev_t),
+            libc::minor(region.dev as libc::dev_t),
+        );
+        let mut line = format!(
+            "{:08x}-{:08x} {}{}{}{share} {:08x} {major:02x}:{minor:02x} {}",
+            region.start,
+            region.end,
+            read as char,
+            write as char,
+            exec as char,
+            region.offset,
+            region.inode
+        );
+        let name: std::borrow::Cow<'_, str> = match &region.name {
+            crate::mem::RegionName::None => "".into(),
+            crate::mem::RegionName::Heap => "[heap]".into(),
+            crate::mem::RegionName::Stack => "[stack]".into(),
+            crate::mem::RegionName::Path(path) => String::from_utf8_lossy(path),
+        };
+        if !name.is_empty() {
+            while line.len() < 73 {
+                line.push(' ');
+            }
+            line.push_str(&name);
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
+/// NUL-terminates and concatenates strings, as /proc/self/cmdline and environ show them.
+fn nul_joined(strings: &[Vec<u8>]) -> Vec<u8> {
+    strings
+        .iter()
+        .flat_map(|string| string.iter().copied().chain([0]))
+        .collect()
+}
+
+impl ProcessView for ProcessInfo {
+    fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    fn ppid(&self) -> i32 {
+        // SAFETY: getppid has no preconditions and cannot fail.
+        unsafe { libc::getppid() }
+    }
+
+    fn threads(&self) -> Vec<i32> {
+        lock(&self.threads).clone()
+    }
+
+    fn comm(&self) -> Vec<u8> {
+        lock(&self.comm).clone()
+    }
+
+    fn exe_guest_path(&self) -> Vec<u8> {
+        lock(&self.exe).clone()
+    }
+
+    fn cmdline(&self) -> Vec<u8> {
+        nul_joined(&lock(&self.argv))
+    }
+
+    fn environ(&self) -> Vec<u8> {
+        nul_joined(&lock(&self.envp))
+    }
+
+    fn auxv(&self) -> Vec<u8> {
+        self.auxv_bytes()
+    }
+
+    fn maps(&self) -> String {
+        format_maps(&self.mem.regions())
+    }
+
+    fn ids(&self) -> ([u32; 4], [u32; 4]) {
+        let creds = lock(&self.creds);
+        (
+            [creds.ruid, creds.euid, creds.suid, creds.fsuid],
+            [creds.rgid, creds.egid, creds.sgid, creds.fsgid],
+        )
+    }
+
+    fn kernel_release(&self) -> Vec<u8> {
+        crate::sys::info::KERNEL_RELEASE.as_bytes().to_vec()
+    }
+
+    fn hostname(&self) -> Vec<u8> {
+        self.hostname.as_bytes().to_vec()
     }
 }
 
@@ -179,11 +336,7 @@ impl TrapHandler for TrapLoop<'_> {
                     thread: self.thread,
                     regs,
                 };
-                let result = if scaffold::serves(nr) {
-                    scaffold::dispatch(&mut cx, nr, args)
-                } else {
-                    sys::dispatch(&mut cx, nr, args)
-                };
+                let result = sys::dispatch(&mut cx, nr, args);
                 regs_after_syscall(cx, result)
             }
             Trap::Fault { addr, access } => {

@@ -3,9 +3,12 @@
 
 use carrick_macros::syscall;
 
-use crate::linux::{Errno, MadviseAdvice, MmapFlags, MmapProt, MremapFlags, MsyncFlags};
+use crate::linux::{Errno, MadviseAdvice, MmapFlags, MmapProt, MremapFlags, MsyncFlags, OpenFlags};
+use std::os::fd::AsFd;
+
 use crate::mem::{Backing, MapRequest, MmError, Placement, Prot, RemapFlags};
 use crate::sys::{GuestAddr, SysResult, SyscallContext};
+use crate::vfs::{Device, FileKind};
 
 impl From<MmError> for Errno {
     fn from(error: MmError) -> Self {
@@ -76,9 +79,40 @@ pub fn mmap(
         return Ok(cx.mem().mmap(request(backing))?);
     }
 
-    // TODO: file mappings need the fd table; until it lands every file fd is rejected.
-    let _ = (fd, offset);
-    Err(Errno::EBADF)
+    let vfs = crate::sys::files::vfs(cx)?;
+    let file = vfs.file(fd)?;
+    // The kernel requires read access for any file mapping, and write access for a shared
+    // writable one.
+    let access = OpenFlags(file.status()) & OpenFlags::O_ACCMODE;
+    if access == OpenFlags::O_WRONLY {
+        return Err(Errno::EACCES);
+    }
+    if shared && prot.contains(MmapProt::PROT_WRITE) && access != OpenFlags::O_RDWR {
+        return Err(Errno::EACCES);
+    }
+    let host_fd = match &file.kind {
+        FileKind::Host(host_fd) => host_fd.as_fd(),
+        // /dev/zero maps as anonymous memory, as Linux does.
+        FileKind::Device(Device::Zero) => {
+            let backing = if shared {
+                Backing::AnonShared
+            } else {
+                Backing::AnonPrivate
+            };
+            return Ok(cx.mem().mmap(request(backing))?);
+        }
+        FileKind::Directory { .. } | FileKind::Snapshot { .. } | FileKind::Device(_) => {
+            return Err(Errno::ENODEV)
+        }
+    };
+    let path = file.path.as_ref().map_or(&b""[..], |path| path.as_bytes());
+    let backing = Backing::File {
+        fd: host_fd,
+        offset,
+        shared,
+        path,
+    };
+    Ok(cx.mem().mmap(request(backing))?)
 }
 
 #[syscall]

@@ -12,19 +12,26 @@ use crate::linux::{self, Errno};
 use crate::process::{Process, Thread};
 
 mod args;
+pub mod files;
+pub mod fs;
 pub mod info;
 pub mod memory;
 pub mod process;
 pub mod signal;
 pub mod state;
+mod terminal;
 pub mod time;
+pub mod xattr;
 
 pub use args::{CStrPtr, DirFd, Fd, FromArg, GuestAddr, StrArrayPtr, UserArray, UserBuf, UserPtr};
+pub use files::*;
+pub use fs::*;
 pub use info::*;
 pub use memory::*;
 pub use process::*;
 pub use signal::*;
 pub use time::*;
+pub use xattr::*;
 
 /// What a handler returns: the value for x0, or a Linux errno.
 pub type SysResult = Result<u64, Errno>;

@@ -453,3 +453,41 @@ pub fn prctl(
         _ => Err(Errno::EINVAL),
     }
 }
+
+/// Calls a host process-group or session function and converts its result.
+fn host_id_call(result: libc::pid_t) -> SysResult {
+    if result < 0 {
+        return Err(Errno::from_io(&std::io::Error::last_os_error()));
+    }
+    Ok(result as u64)
+}
+
+// Process groups and sessions are the host's: each guest process is a host process.
+
+#[syscall]
+pub fn getpgid(cx: &mut SyscallContext<'_>, pid: i32) -> SysResult {
+    let _ = cx;
+    // SAFETY: getpgid has no memory-safety preconditions.
+    host_id_call(unsafe { libc::getpgid(pid) })
+}
+
+#[syscall]
+pub fn setpgid(cx: &mut SyscallContext<'_>, pid: i32, pgid: i32) -> SysResult {
+    let _ = cx;
+    // SAFETY: setpgid has no memory-safety preconditions.
+    host_id_call(unsafe { libc::setpgid(pid, pgid) }).map(|_| 0)
+}
+
+#[syscall]
+pub fn getsid(cx: &mut SyscallContext<'_>, pid: i32) -> SysResult {
+    let _ = cx;
+    // SAFETY: getsid has no memory-safety preconditions.
+    host_id_call(unsafe { libc::getsid(pid) })
+}
+
+#[syscall]
+pub fn setsid(cx: &mut SyscallContext<'_>) -> SysResult {
+    let _ = cx;
+    // SAFETY: setsid has no memory-safety preconditions.
+    host_id_call(unsafe { libc::setsid() })
+}
