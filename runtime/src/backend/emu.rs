@@ -6,12 +6,12 @@
 //!   [`tlb_fill`], which looks the page up in [`GuestMemory`] and returns an identity
 //!   translation with the region's permissions, or records the fault and refuses. Data pages
 //!   without execute permission do not pay QEMU's self-modifying-code check on every store.
-//! - `svc` reaches the interrupt hook with the PC past the instruction; the hook calls the
+//! - `svc` reaches the interrupt hook with the PC past the instruction. The hook calls the
 //!   trap handler right there, so a syscall never leaves `emu_start`.
 //! - A process-wide ticker thread raises a flag every [`TICK`]. The running vCPU notices it
 //!   at its next TLB miss or syscall and stops there, from inside the hook: Unicorn 2.1.5's
-//!   `uc_emu_stop` is not safe from another thread (an instruction right after a TLB fill
-//!   can run twice, unicorn-engine/unicorn#1355), and stopping from a hook is. Each stop
+//!   `uc_emu_stop` is not safe from another thread, because the instruction right after a
+//!   TLB fill can then run twice; stopping from inside a hook is safe. Each stop
 //!   flushes the TLB, because QEMU only resizes its TLB on a flush and starts with 256
 //!   entries; it also gives the trap handler a chance to switch guest threads.
 //! - Only one thread of the process emulates at a time (see [`serial`]); a trap handler
@@ -139,7 +139,7 @@ impl EmuVcpu {
             .map_err(|e| call_error("ctl_set_tlb_type", e))?;
 
         // SAFETY: the reservation is GUEST_LIMIT bytes long and outlives the instance, which
-        // holds a handle of the GuestMemory that owns it. Unicorn only touches pages that
+        // keeps a handle of the GuestMemory that owns it. Unicorn only touches pages that
         // `tlb_fill` allowed, and those are mapped in the host with at least that access.
         unsafe {
             uc.mem_map_ptr(0, GUEST_LIMIT, UcProt::ALL, mem.host_base().cast())

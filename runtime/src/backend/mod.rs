@@ -20,7 +20,7 @@ mod hwcap;
 pub use emu::blocking;
 pub use hwcap::{hwcaps_from_id_registers, IdRegisters};
 
-/// Why the guest stopped running.
+/// The reason the guest stopped running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trap {
     /// `svc #0`: the PC already points past the instruction, the number is in x8.
@@ -41,7 +41,7 @@ pub enum Trap {
     Interrupted,
 }
 
-/// What the vCPU does after a trap has been handled.
+/// The vCPU's next step after a handled trap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrapAction {
     /// Continue at the current PC.

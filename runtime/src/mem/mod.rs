@@ -2,7 +2,7 @@
 //!
 //! Guest memory is plain host memory. [`GuestMemory::new`] reserves the whole guest address
 //! space (1 TiB) as one inaccessible host mapping, and guest address `g` lives at host
-//! address `base + g`; `mmap` replaces parts of the reservation with real anonymous or file
+//! address `base + g`. `mmap` replaces parts of the reservation with real anonymous or file
 //! mappings, so `MAP_SHARED` stays shared and a host `fork` gives a copy-on-write copy.
 //!
 //! The region model in [`space`] is the truth: every access the supervisor makes goes through
@@ -73,17 +73,17 @@ impl Prot {
         Prot(read as u8 | (write as u8) << 1 | (exec as u8) << 2)
     }
 
-    /// Whether the pages are readable.
+    /// Reports whether the pages are readable.
     pub const fn read(self) -> bool {
         self.0 & 1 != 0
     }
 
-    /// Whether the pages are writable.
+    /// Reports whether the pages are writable.
     pub const fn write(self) -> bool {
         self.0 & 2 != 0
     }
 
-    /// Whether the pages are executable.
+    /// Reports whether the pages are executable.
     pub const fn exec(self) -> bool {
         self.0 & 4 != 0
     }
@@ -182,7 +182,7 @@ impl MmError {
     }
 }
 
-/// Where a new mapping may go (the MAP_FIXED family, decoded).
+/// The placement rule of a new mapping (the MAP_FIXED family, decoded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
     /// `addr` is a hint; any free range is acceptable.
