@@ -50,3 +50,8 @@ oracle-check:
 # Benchmark carrick (release) against qemu-aarch64 with hyperfine; writes target/bench/results.md.
 bench runs="5":
     scripts/bench.sh {{runs}}
+
+# Real programs (Debian arm64 tree, static busybox, ruff) on the real kernel and under carrick:
+# `just real-programs check`, `record` or `oracle-check`. See tests/real/commands.txt.
+real-programs mode="check" *NAMES:
+    scripts/real-programs.sh {{mode}} {{NAMES}}
