@@ -51,7 +51,6 @@ oracle-check:
 bench runs="5":
     scripts/bench.sh {{runs}}
 
-# Real programs (Debian arm64 tree, static busybox, ruff) on the real kernel and under carrick:
-# `just real-programs check`, `record` or `oracle-check`. See tests/real/commands.txt.
+# Real Debian arm64 programs, busybox and ruff under carrick vs the real kernel (check, record, oracle-check).
 real-programs mode="check" *NAMES:
     scripts/real-programs.sh {{mode}} {{NAMES}}

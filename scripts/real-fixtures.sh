@@ -3,9 +3,10 @@
 # kernel and under carrick, into .cache/real/ (git-ignored):
 #   debootstrap/  Debian bookworm arm64, `debootstrap --foreign --variant=minbase` (stage one
 #                 only: packages unpacked, no maintainer scripts run)
-#   rootfs/       a copy of that tree plus python3.11 and the libraries it links, Debian's
-#                 static busybox (/usr/bin/busybox), ruff's static musl build
-#                 (/usr/local/bin/ruff) and the test data under /real, all with fixed times
+#   rootfs/       a copy of that tree with python3.11 and the libraries it links added.
+#                 It also gets Debian's static busybox (/usr/bin/busybox), ruff's static
+#                 musl build (/usr/local/bin/ruff) and the test data under /real. Every
+#                 file this script adds has a fixed modification time.
 #   debs/         the downloaded .debs and the ruff wheel
 # rootfs/ is rebuilt whenever this script changes; debootstrap/ only when it is missing.
 # Runs as root (debootstrap creates device nodes), or through sudo. DEBIAN_MIRROR overrides
@@ -21,7 +22,8 @@ debs="$cache/debs"
 suite=bookworm
 
 # python3.11 and the arm64 libraries its standard library links that minbase lacks. The
-# `mime-support | media-types` dependency takes media-types, which does not pull in perl.
+# `mime-support | media-types` dependency takes media-types, because mime-support would
+# pull in mailcap and perl.
 python_packages=(
   python3.11-minimal:arm64 libpython3.11-minimal:arm64 libpython3.11-stdlib:arm64
   python3.11:arm64 libexpat1:arm64 libssl3:arm64 libncursesw6:arm64 libreadline8:arm64
@@ -97,7 +99,7 @@ staging="$cache/rootfs.tmp"
 "${sudo_cmd[@]}" cp -a "$pristine" "$staging"
 
 # Stage two would install the cached .debs and delete them. Nothing here runs stage two,
-# and the 29 MB of .debs would only grow the oracle's initramfs.
+# and the .debs (about 29 MB for bookworm minbase) would only grow the oracle's initramfs.
 "${sudo_cmd[@]}" rm -rf "$staging/debootstrap" "$staging"/var/cache/apt/archives/*.deb
 
 # base-passwd's maintainer script creates these from its templates in stage two; without

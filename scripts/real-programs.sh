@@ -83,6 +83,11 @@ load_commands() {
       - | ls-dirs) ;;
       *) echo "$where: invalid filter '$filter' (known: -, ls-dirs)" >&2; exit 2 ;;
     esac
+    split_words "$text" "$where"
+    if [ "$kind" = elf ] && [ "${words[0]:0:1}" != / ]; then
+      echo "$where: an elf command needs an absolute program path, got '${words[0]}'" >&2
+      exit 2
+    fi
     cmd_kind["$name"]="$kind"
     cmd_stdin["$name"]="$stdin"
     cmd_filter["$name"]="$filter"
@@ -91,12 +96,13 @@ load_commands() {
   done <"$commands_file"
 }
 
-# Splits command text $1 into the array `words` with xargs' quoting rules.
+# Splits command text $1 into the array `words` with xargs' quoting rules; $2 names the
+# line for the error message.
 split_words() {
-  local text="$1" split_file
+  local text="$1" where="$2" split_file
   split_file="$(mktemp "${TMPDIR:-/tmp}/carrick-real-words.XXXXXX")"
   if ! printf '%s\n' "$text" | xargs printf '%s\0' >"$split_file" 2>"$split_file.err"; then
-    echo "real-programs: cannot split command '$text': $(cat "$split_file.err")" >&2
+    echo "$where: invalid quoting in '$text': $(cat "$split_file.err")" >&2
     rm -f "$split_file" "$split_file.err"
     exit 2
   fi
@@ -109,16 +115,10 @@ split_words() {
 # argv[0].
 command_argv() {
   local name="$1"
-  split_words "${cmd_text[$name]}"
+  split_words "${cmd_text[$name]}" "$name"
   argv=("${words[@]}")
   if [ "${cmd_kind[$name]}" = elf ]; then
-    case "${argv[0]}" in
-      /*) argv[0]="../..${argv[0]}" ;;
-      *)
-        echo "real-programs: $name: an elf command needs an absolute program path, got '${argv[0]}'" >&2
-        exit 2
-        ;;
-    esac
+    argv[0]="../..${argv[0]}"
   fi
 }
 
@@ -203,8 +203,8 @@ record() {
   write_oracle_init "$work/extra" "${names[@]}"
 
   # Two concatenated newc archives, which the kernel unpacks in order: the fixture tree
-  # unchanged, then /init and /oracle. The archive is not compressed because the guest
-  # would spend longer inflating it than the host spends copying it.
+  # unchanged, then /init and /oracle. The kernel also accepts uncompressed archives, so
+  # neither the host nor the emulated guest spends time on gzip.
   local started=$SECONDS
   {
     (cd "$rootfs" && find . | LC_ALL=C sort | cpio -o -H newc --quiet)
@@ -341,8 +341,8 @@ run_under_carrick() {
     host_env=("${real_env[@]}")
     carrick_args=(run-elf "${argv[@]}")
   else
-    # `run` starts the guest with only the variables given by -e, and with stdin closed
-    # unless -i is given; carrick's own environment only points it at a private store.
+    # `run` gives the guest only the variables set with -e, and stdin only with -i.
+    # carrick's own environment just points it at a private image store.
     host_cwd=/
     host_env=("CARRICK_HOME=$carrick_home")
     carrick_args=(run --rootfs "$rootfs" --rm -i -w /)
@@ -470,15 +470,16 @@ oracle_check() {
   [ $# -eq 0 ] || die_usage "oracle-check takes no names"
   local fresh
   fresh="$(mktemp -d "${TMPDIR:-/tmp}/carrick-real-oracle-check.XXXXXX")"
+  # shellcheck disable=SC2064 # expand $fresh now: it is local to this function
+  trap "rm -rf '$fresh' '$fresh.diff'" EXIT
+  # A subshell, so that record's own EXIT trap does not replace this one.
   (record --out "$fresh")
   if diff -ru --label committed --label fresh "$real_expected_dir" "$fresh" >"$fresh.diff" 2>&1; then
-    rm -rf "$fresh" "$fresh.diff"
     echo "real-programs: all ${#all_names[@]} recorded results match the real kernel"
     return 0
   fi
   echo "real-programs: recorded results differ from a fresh run on the real kernel:" >&2
   head -n 200 "$fresh.diff" >&2
-  rm -rf "$fresh" "$fresh.diff"
   echo "if the change is intended, run 'scripts/real-programs.sh record' and commit tests/real/expected/" >&2
   return 1
 }
