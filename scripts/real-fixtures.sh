@@ -42,7 +42,7 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo_cmd=(sudo)
 fi
 
-for tool in debootstrap dpkg-deb apt-get unzip python3; do
+for tool in debootstrap dpkg-deb apt-get python3; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "real-fixtures: $tool not found; run scripts/setup.sh first" >&2
     exit 1
@@ -121,9 +121,11 @@ if [ ! -f "${wheel[0]}" ]; then
   echo "real-fixtures: pip left no ruff $ruff_version wheel in $debs" >&2
   exit 1
 fi
-unzip -q -o -j "${wheel[0]}" "ruff-$ruff_version.data/scripts/ruff" -d "$cache/ruff"
-"${sudo_cmd[@]}" install -D -m 0755 "$cache/ruff/ruff" "$staging/usr/local/bin/ruff"
-rm -rf "$cache/ruff"
+# A wheel is a zip archive; python's zipfile saves installing unzip.
+python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+  "${wheel[0]}" "ruff-$ruff_version.data/scripts/ruff" >"$cache/ruff"
+"${sudo_cmd[@]}" install -D -m 0755 "$cache/ruff" "$staging/usr/local/bin/ruff"
+rm -f "$cache/ruff"
 "${sudo_cmd[@]}" touch -d "$fixed_time" "$staging/usr/local/bin/ruff" "$staging/usr/local/bin"
 
 # The test data: regular files with several modes, an empty file, a symlink and a
