@@ -21,14 +21,17 @@ rootfs="$cache/rootfs"
 debs="$cache/debs"
 suite=bookworm
 
-# python3.11 and the arm64 libraries its standard library links that minbase lacks. The
+# python3.11 and the arm64 libraries its standard library links that minbase lacks, and
+# esbuild. The
 # `mime-support | media-types` dependency takes media-types, because mime-support would
 # pull in mailcap and perl.
-python_packages=(
+debian_packages=(
   python3.11-minimal:arm64 libpython3.11-minimal:arm64 libpython3.11-stdlib:arm64
   python3.11:arm64 libexpat1:arm64 libssl3:arm64 libncursesw6:arm64 libreadline8:arm64
   libsqlite3-0:arm64 libnsl2:arm64 libtirpc3:arm64 libgssapi-krb5-2:arm64 libk5crypto3:arm64
   libkrb5-3:arm64 libkrb5support0:arm64 libkeyutils1:arm64
+  # esbuild is a Go program; Debian's build links it against glibc.
+  esbuild:arm64
   # Architecture-independent (Architecture: all), so without the :arm64 suffix.
   media-types readline-common libtirpc-common
 )
@@ -80,12 +83,12 @@ fi
 
 # Downloads (apt-get download writes into its working directory).
 if [ ! -e "$debs/.done-$recipe" ]; then
-  echo "real-fixtures: downloading python3.11, busybox-static and ruff $ruff_version" >&2
+  echo "real-fixtures: downloading python3.11, esbuild, busybox-static and ruff $ruff_version" >&2
   rm -rf "$debs"
   mkdir -p "$debs"
   (
     cd "$debs"
-    apt-get download -qq "${python_packages[@]}" busybox-static:arm64 2>&1 |
+    apt-get download -qq "${debian_packages[@]}" busybox-static:arm64 2>&1 |
       { grep -v '^W: Download is performed unsandboxed' || true; } >&2
   )
   python3 -m pip download --quiet --no-deps --only-binary=:all: \
@@ -144,9 +147,30 @@ printf '#!/bin/sh\necho "script ran with $# arguments"\n' |
   "${sudo_cmd[@]}" tee "$data/script.sh" >/dev/null
 printf 'only the owner may read this\n' | "${sudo_cmd[@]}" tee "$data/private.txt" >/dev/null
 printf 'nested\n' | "${sudo_cmd[@]}" tee "$data/sub/nested.txt" >/dev/null
+# Input for ruff (an unused import, a comparison with None, spacing to reformat) and for
+# esbuild (a comment and names that minification removes).
+printf '%s\n' \
+  'import os' \
+  'import sys' \
+  '' \
+  '' \
+  'def pair(x):' \
+  '    if x == None:' \
+  '        return sys.argv' \
+  '    return   [x,x]' |
+  "${sudo_cmd[@]}" tee "$data/example.py" >/dev/null
+printf '%s\n' \
+  '// A comment that minification drops.' \
+  'function add(first, second) {' \
+  '  const total = first + second;' \
+  '  return total;' \
+  '}' \
+  'console.log(add(1, 2));' |
+  "${sudo_cmd[@]}" tee "$data/example.js" >/dev/null
 "${sudo_cmd[@]}" touch "$data/empty"
 "${sudo_cmd[@]}" ln -sfn hello.txt "$data/link"
-"${sudo_cmd[@]}" chmod 0644 "$data/hello.txt" "$data/lines.txt" "$data/empty" "$data/sub/nested.txt"
+"${sudo_cmd[@]}" chmod 0644 "$data/hello.txt" "$data/lines.txt" "$data/empty" "$data/sub/nested.txt" \
+  "$data/example.py" "$data/example.js"
 "${sudo_cmd[@]}" chmod 0755 "$data/script.sh" "$data/sub" "$data" "$staging/real"
 "${sudo_cmd[@]}" chmod 0600 "$data/private.txt"
 # Children first, so that setting a file's time does not change its directory's afterwards.
