@@ -30,7 +30,7 @@ debian_packages=(
   python3.11:arm64 libexpat1:arm64 libssl3:arm64 libncursesw6:arm64 libreadline8:arm64
   libsqlite3-0:arm64 libnsl2:arm64 libtirpc3:arm64 libgssapi-krb5-2:arm64 libk5crypto3:arm64
   libkrb5-3:arm64 libkrb5support0:arm64 libkeyutils1:arm64
-  # esbuild is a Go program; Debian's build links it against glibc.
+  # esbuild is a Go program, which Debian builds linked against glibc.
   esbuild:arm64
   # Architecture-independent (Architecture: all), so without the :arm64 suffix.
   media-types readline-common libtirpc-common

@@ -27,9 +27,9 @@ real_xfail_file="$real_dir/xfail.txt"
 real_env=(PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LC_ALL=C TZ=UTC)
 real_umask=022
 real_timeout="${REAL_TIMEOUT:-60}"
-# Working directory of `elf` commands inside the tree; `rootfs` commands run in /.
+# Working directory of `elf` commands inside the tree. `rootfs` commands run in /.
 elf_cwd=/real/data
-# The program that runs the oracle's /init and its applets; part of the fixture tree.
+# The program that runs the oracle's /init and its applets, taken from the fixture tree.
 oracle_busybox=/usr/bin/busybox
 
 usage() {
@@ -261,6 +261,12 @@ record() {
     base64 -d <"$split/$name.stdout.b64" | apply_filter "${cmd_filter[$name]}" >"$split/$name.stdout"
     base64 -d <"$split/$name.stderr.b64" >"$split/$name.stderr"
     format_result "$split/$name.stdout" "$(cat "$split/$name.status")" >"$out_dir/$name.out"
+    # 137 is SIGKILL, which is how the guest's timeout ends a command.
+    if [ "$(cat "$split/$name.status")" = 137 ]; then
+      echo "real-programs: $name was killed, probably after the ${real_timeout} s timeout;" \
+        "its result is not a valid expectation" >&2
+      failed=1
+    fi
     if [ -s "$split/$name.stderr" ]; then
       echo "real-programs: $name wrote to stderr:"
       head -n 5 "$split/$name.stderr" | sed 's/^/  /'
