@@ -121,7 +121,14 @@ enum ImageCommand {
     Prune,
 }
 
+/// When this carrick process started (the start-up time carrick logs is measured from it).
+fn started() -> std::time::Instant {
+    static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(std::time::Instant::now)
+}
+
 fn main() -> ExitCode {
+    started();
     let cli = Cli::parse();
     init_logging(&cli.log);
 

@@ -310,6 +310,7 @@ fn finish_spec(
         } else {
             Stdin::Null
         },
+        started: crate::started(),
     })
 }
 

@@ -48,6 +48,7 @@ pub fn run(args: &RunElfArgs) -> anyhow::Result<ExitCode> {
         user: None,
         hostname: hostname(),
         stdin: Stdin::Inherit,
+        started: crate::started(),
     };
     match launch::launch(spec) {
         Ok(exit) => exit.exit_host(),

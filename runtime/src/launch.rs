@@ -44,6 +44,8 @@ pub struct LaunchSpec {
     pub user: Option<Vec<u8>>,
     pub hostname: String,
     pub stdin: Stdin,
+    /// When carrick started, for the start-up time it logs on entering the guest.
+    pub started: std::time::Instant,
 }
 
 /// Why a guest could not be started.
@@ -203,6 +205,10 @@ pub fn launch(spec: LaunchSpec) -> Result<GuestExit, LaunchError> {
     let tid = unsafe { libc::gettid() };
     process.add_thread(tid);
     let mut thread = Thread::new(tid);
+    tracing::info!(
+        micros = spec.started.elapsed().as_micros() as u64,
+        "entering the guest's first instruction"
+    );
     let exit = process::run_thread(&process, &mut thread, &mut vcpu)?;
     Ok(exit_status(&prepared.guest_path, exit))
 }

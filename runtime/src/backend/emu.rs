@@ -218,8 +218,12 @@ fn read_id_registers(uc: &Unicorn<'_, HookState>) -> IdRegisters {
 }
 
 /// Unicorn's TLB-miss hook: an identity translation with the region's permissions.
+///
+/// NOTE: it must not stop emulation. A stop requested during a fill in the middle of a
+/// translated block restarts the block at its first instruction, so instructions before the
+/// access ran twice (dynamically linked programs crashed at random). Ticks are honoured at
+/// the next syscall or interrupt instead, so a loop without either is not preempted.
 fn tlb_fill(uc: &mut Unicorn<'_, HookState>, addr: u64, kind: MemType) -> Option<TlbEntry> {
-    stop_if_requested(uc);
     let state = uc.get_data_mut();
     state.fills_since_flush += 1;
     let access = match kind {

@@ -15,6 +15,7 @@ mod args;
 pub mod copy;
 pub mod files;
 pub mod fs;
+pub mod futex;
 pub mod info;
 pub mod memory;
 pub mod poll;
@@ -30,6 +31,7 @@ pub use args::{CStrPtr, DirFd, Fd, FromArg, GuestAddr, StrArrayPtr, UserArray, U
 pub use copy::*;
 pub use files::*;
 pub use fs::*;
+pub use futex::*;
 pub use info::*;
 pub use memory::*;
 pub use poll::*;
