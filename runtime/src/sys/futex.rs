@@ -179,7 +179,7 @@ pub fn futex(
                 cx,
                 uaddr,
                 val,
-                linux::FUTEX_BITSET_MATCH_ANY as u32,
+                linux::FUTEX_BITSET_MATCH_ANY,
                 deadline,
             )
         }
@@ -187,7 +187,7 @@ pub fn futex(
             let deadline = deadline(cx, utime, true, realtime)?;
             wait(cx, uaddr, val, val3, deadline)
         }
-        FutexOp::FUTEX_WAKE => wake(uaddr, val, linux::FUTEX_BITSET_MATCH_ANY as u32),
+        FutexOp::FUTEX_WAKE => wake(uaddr, val, linux::FUTEX_BITSET_MATCH_ANY),
         FutexOp::FUTEX_WAKE_BITSET => wake(uaddr, val, val3),
         _ => Err(Errno::ENOSYS),
     }
