@@ -20,6 +20,7 @@ show run --rm debian:bookworm /bin/echo hi
 show run --rm debian:bookworm /bin/bash -c 'echo data > /tmp/f && read x < /tmp/f && echo $x'
 show run --rm debian:bookworm /bin/bash -c 'test -e /tmp/f && echo leaked || echo clean'
 show run --rm debian:bookworm /usr/bin/sha256sum /etc/os-release
-show run --rm -e GREETING=hello -w /tmp debian:bookworm /bin/bash -c 'echo "$GREETING from $(pwd) on $(uname -m)"'
+show run --rm -e GREETING=hello -w /tmp debian:bookworm /bin/bash -c 'echo "$GREETING from $PWD"'
+show run --rm debian:bookworm /usr/bin/uname -m
 show run --rootfs .cache/debian-image/rootfs /bin/ls -la /
 show images

@@ -158,3 +158,53 @@ mod tests {
         );
     }
 }
+
+/// The store name of a plain Docker reference (`debian`, `debian:bookworm`,
+/// `ghcr.io/owner/name:tag`) without the full parser: Docker Hub names get `docker.io/` and,
+/// with one component, `library/`; a missing tag is `latest`. `None` for anything else
+/// (digests, `oci:` layouts, unusual characters), which the full parser handles.
+pub fn plain_store_name(text: &str) -> Option<String> {
+    let simple = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c);
+    if text.is_empty() || !text.chars().all(simple) || text.starts_with("oci:") {
+        return None;
+    }
+    let last_slash = text.rfind('/').map_or(0, |index| index + 1);
+    let (name, tag) = match text[last_slash..].rfind(':') {
+        Some(colon) => (&text[..last_slash + colon], &text[last_slash + colon + 1..]),
+        None => (text, "latest"),
+    };
+    if name.is_empty() || tag.is_empty() || name.contains(':') && !name.contains('/') {
+        return None;
+    }
+    let first = name.split('/').next()?;
+    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let full = if has_registry {
+        name.to_string()
+    } else if name.contains('/') {
+        format!("docker.io/{name}")
+    } else {
+        format!("docker.io/library/{name}")
+    };
+    Some(format!("{full}:{tag}"))
+}
+
+#[cfg(test)]
+mod plain_name_tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_match_the_full_parser() {
+        for text in ["debian", "debian:bookworm", "library/debian:12", "owner/app", "ghcr.io/owner/app:v1", "localhost:5000/app:1", "127.0.0.1:5000/a/b"] {
+            let full = ImageRef::parse(text).unwrap().store_name();
+            assert_eq!(plain_store_name(text).as_deref(), Some(full.as_str()), "{text}");
+        }
+    }
+
+    #[test]
+    fn unusual_names_left_to_the_full_parser() {
+        assert_eq!(plain_store_name("debian@sha256:abcd"), None);
+        assert_eq!(plain_store_name("oci:/tmp/layout:tag"), None);
+        assert_eq!(plain_store_name("Debian"), None);
+        assert_eq!(plain_store_name(""), None);
+    }
+}
