@@ -23,8 +23,8 @@ pub mod signal;
 pub mod state;
 mod terminal;
 pub mod time;
-pub mod xattr;
 pub mod vectored;
+pub mod xattr;
 
 pub use args::{CStrPtr, DirFd, Fd, FromArg, GuestAddr, StrArrayPtr, UserArray, UserBuf, UserPtr};
 pub use copy::*;
@@ -36,8 +36,8 @@ pub use poll::*;
 pub use process::*;
 pub use signal::*;
 pub use time::*;
-pub use xattr::*;
 pub use vectored::*;
+pub use xattr::*;
 
 /// What a handler returns: the value for x0, or a Linux errno.
 pub type SysResult = Result<u64, Errno>;
