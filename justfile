@@ -50,3 +50,7 @@ oracle-check:
 # Benchmark carrick (release) against qemu-aarch64 with hyperfine; writes target/bench/results.md.
 bench runs="5":
     scripts/bench.sh {{runs}}
+
+# Real Debian arm64 programs, busybox and ruff under carrick vs the real kernel (check, record, oracle-check).
+real-programs mode="check" *NAMES:
+    scripts/real-programs.sh {{mode}} {{NAMES}}

@@ -19,26 +19,9 @@ rootfs="$cache/rootfs"
 layout="$cache/oci"
 suite=bookworm
 
-find_mirror() {
-  local file
-  # deb822 files: the URIs of the stanza whose Suites list the plain suite name.
-  for file in /etc/apt/sources.list.d/*.sources; do
-    [ -e "$file" ] || continue
-    awk -v suite="$suite" '
-      /^[[:space:]]*$/ { if (uri != "" && found) { print uri; exit } uri = ""; found = 0; next }
-      $1 == "URIs:" { uri = $2 }
-      $1 == "Suites:" { for (i = 2; i <= NF; i++) if ($i == suite) found = 1 }
-      END { if (uri != "" && found) print uri }
-    ' "$file" | head -n 1
-  done
-  # One-line format.
-  for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -e "$file" ] || continue
-    awk -v suite="$suite" '$1 == "deb" && $3 == suite { print $2; exit }' "$file"
-  done
-}
+source "$repo/scripts/debian-mirror.sh"
 
-mirror=${DEBIAN_MIRROR:-$(find_mirror | head -n 1)}
+mirror=$(find_debian_mirror "$suite")
 if [ -z "$mirror" ]; then
   echo "build-debian-image: no $suite mirror in /etc/apt/sources.list.d/; set DEBIAN_MIRROR to one" >&2
   exit 1

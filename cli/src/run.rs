@@ -88,7 +88,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         }
     }
     match result {
-        Ok(status) => Ok(ExitCode::from(status)),
+        Ok(exit) => exit.exit_host(),
         Err(error) => {
             eprintln!("carrick: {error}");
             Ok(ExitCode::from(exit_code(&error)))
@@ -299,6 +299,7 @@ fn finish_spec(
         root,
         volumes,
         shm,
+        program: None,
         argv,
         env,
         cwd: workdir.into_bytes(),

@@ -28,13 +28,12 @@ pub fn run(args: &RunElfArgs) -> anyhow::Result<ExitCode> {
         .chain(args.args.iter().cloned())
         .map(OsString::into_vec)
         .collect();
+    // A bare name means a file in the working directory, not a PATH search; argv[0] stays as
+    // given, as the kernel leaves it.
     let mut program = args.file.as_os_str().as_bytes().to_vec();
     if !program.contains(&b'/') {
-        // A bare name means a file in the working directory here, not a PATH search.
         program = [b"./".as_slice(), &program].concat();
     }
-    let mut argv = argv;
-    argv[0] = program;
     let env = std::env::vars_os()
         .map(|(key, value)| [key.as_bytes(), b"=", value.as_bytes()].concat())
         .collect();
@@ -42,6 +41,7 @@ pub fn run(args: &RunElfArgs) -> anyhow::Result<ExitCode> {
         root: RootSpec::Directory(PathBuf::from("/")),
         volumes: Vec::new(),
         shm: None,
+        program: Some(program),
         argv,
         env,
         cwd: launch::host_cwd(),
@@ -50,7 +50,7 @@ pub fn run(args: &RunElfArgs) -> anyhow::Result<ExitCode> {
         stdin: Stdin::Inherit,
     };
     match launch::launch(spec) {
-        Ok(status) => Ok(ExitCode::from(status)),
+        Ok(exit) => exit.exit_host(),
         Err(error) => {
             eprintln!("carrick: {error}");
             Ok(ExitCode::from(match error {

@@ -32,7 +32,8 @@ pub struct LaunchSpec {
     pub volumes: Vec<Volume>,
     /// Host directory for `/dev/shm`, if any.
     pub shm: Option<PathBuf>,
-    /// `argv`; `argv[0]` is the program, searched in `PATH` when it has no slash.
+    /// The program to run; `None` runs `argv[0]`, searched in `PATH` when it has no slash.
+    pub program: Option<Vec<u8>>,
     pub argv: Vec<Vec<u8>>,
     /// The environment, `NAME=value` each.
     pub env: Vec<Vec<u8>>,
@@ -73,9 +74,48 @@ pub fn layer_with_index(layer_dir: &Path) -> io::Result<(PathBuf, Arc<dyn LayerI
     Ok((LayerMeta::root_dir(layer_dir), Arc::new(meta)))
 }
 
-/// Starts the guest and runs it to completion; returns the exit status a shell would see
-/// (128 + N when a signal N killed it).
-pub fn launch(spec: LaunchSpec) -> Result<u8, LaunchError> {
+/// How a guest process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestExit {
+    /// It exited with this status.
+    Status(u8),
+    /// A signal with a fatal default action killed it.
+    Signal(linux::Signal),
+}
+
+impl GuestExit {
+    /// The status a shell reports: the exit status, or 128 + N for signal N.
+    pub fn shell_status(self) -> u8 {
+        match self {
+            GuestExit::Status(status) => status,
+            GuestExit::Signal(signal) => (128 + signal.number()) as u8,
+        }
+    }
+
+    /// Ends carrick the way the guest ended: the same exit status, or the same signal
+    /// (with core dumps off), so a parent shell reports it as it would for the guest.
+    pub fn exit_host(self) -> ! {
+        if let GuestExit::Signal(signal) = self {
+            if let Some(host) = signal.to_host() {
+                let no_core = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                // SAFETY: setrlimit reads a valid rlimit; signal and raise take plain
+                // integers. Resetting the disposition makes the raise fatal.
+                unsafe {
+                    libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+                    libc::signal(host, libc::SIG_DFL);
+                    libc::raise(host);
+                }
+            }
+        }
+        std::process::exit(i32::from(self.shell_status()))
+    }
+}
+
+/// Starts the guest and runs it to completion; returns how it ended.
+pub fn launch(spec: LaunchSpec) -> Result<GuestExit, LaunchError> {
     // The guest's umask is applied by carrick itself; the host's must not narrow modes again.
     // SAFETY: umask has no memory-safety preconditions.
     unsafe { libc::umask(0) };
@@ -116,9 +156,9 @@ pub fn launch(spec: LaunchSpec) -> Result<u8, LaunchError> {
         .find_map(|variable| variable.strip_prefix(b"PATH="))
         .map(<[u8]>::to_vec);
     let program_name = spec
-        .argv
-        .first()
-        .cloned()
+        .program
+        .clone()
+        .or_else(|| spec.argv.first().cloned())
         .ok_or_else(|| LaunchError::Setup("no command given".into()))?;
     let path = find_program(vfs, &program_name, path_variable.as_deref())?;
     let prepared = prepare(vfs, &path, spec.argv)?;
@@ -152,7 +192,7 @@ pub fn launch(spec: LaunchSpec) -> Result<u8, LaunchError> {
         .map_err(|error| not_executable(&prepared.guest_path, &error))?;
     process.set_program(
         loaded.auxv.clone(),
-        &prepared.guest_path,
+        &prepared.canonical_path,
         &prepared.argv,
         &env,
     );
@@ -167,13 +207,15 @@ pub fn launch(spec: LaunchSpec) -> Result<u8, LaunchError> {
     Ok(exit_status(&prepared.guest_path, exit))
 }
 
-/// The shell's exit status for how the guest ended.
-fn exit_status(path: &[u8], exit: ExitRequest) -> u8 {
+/// Converts the trap loop's exit request into how the process ended.
+fn exit_status(path: &[u8], exit: ExitRequest) -> GuestExit {
     match exit {
-        ExitRequest::Thread(status) | ExitRequest::Group(status) => (status & 0xff) as u8,
+        ExitRequest::Thread(status) | ExitRequest::Group(status) => {
+            GuestExit::Status((status & 0xff) as u8)
+        }
         ExitRequest::Signal(signal) => {
             tracing::info!(path = %lossy(path), signal = signal.name(), "guest killed by a signal");
-            (128 + signal.number()) as u8
+            GuestExit::Signal(signal)
         }
     }
 }
@@ -265,7 +307,10 @@ pub fn find_program(
 /// A program ready to load: the executable (after `#!` lines) and its interpreter.
 pub struct Prepared {
     pub file: File,
+    /// The path as the caller named it (AT_EXECFN).
     pub guest_path: Vec<u8>,
+    /// The absolute path with symlinks resolved (/proc/self/exe).
+    pub canonical_path: Vec<u8>,
     pub interpreter: Option<(File, Vec<u8>)>,
     pub argv: Vec<Vec<u8>>,
 }
@@ -298,9 +343,15 @@ pub fn prepare(vfs: &Vfs, path: &[u8], mut argv: Vec<Vec<u8>>) -> Result<Prepare
                     }
                     None => None,
                 };
+                let start = vfs.cwd();
+                let canonical_path = vfs.resolve(&start, &path, true).map_or_else(
+                    |_| path.clone(),
+                    |resolved| resolved.path.as_bytes().to_vec(),
+                );
                 return Ok(Prepared {
                     file,
                     guest_path: path,
+                    canonical_path,
                     interpreter,
                     argv,
                 });

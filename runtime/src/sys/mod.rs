@@ -56,11 +56,10 @@ impl SyscallContext<'_> {
         &self.process.mem
     }
 
-    /// Runs `work`, which may block for a long time (sleeping, waiting for I/O). Other guest
-    /// threads must be able to run meanwhile.
-    // TODO: release the emulator's run lock here once several threads share one process.
+    /// Runs `work`, which may block for a long time (sleeping, waiting for I/O), with the
+    /// CPU backend's run lock released so other guest threads can run meanwhile.
     pub fn blocking<R>(&mut self, work: impl FnOnce() -> R) -> R {
-        work()
+        crate::backend::blocking(work)
     }
 }
 
