@@ -25,6 +25,19 @@ pub(crate) fn vfs<'a>(cx: &SyscallContext<'a>) -> Result<&'a Vfs, Errno> {
     cx.process.vfs.get().ok_or(Errno::ENOSYS)
 }
 
+/// The process's file state with the fd table's limit set to the current `RLIMIT_NOFILE`
+/// soft limit, for the calls that allocate fds.
+fn vfs_for_new_fd<'a>(cx: &SyscallContext<'a>) -> Result<&'a Vfs, Errno> {
+    let vfs = vfs(cx)?;
+    let limit = cx
+        .process
+        .limits()
+        .get(linux::RlimitResource::RLIMIT_NOFILE)?;
+    let limit = limit.cur.min(crate::vfs::fdtable::MAX_FD_LIMIT);
+    vfs.fds().set_limit(limit)?;
+    Ok(vfs)
+}
+
 /// The directory a relative `path` of an `*at` call starts from. Linux ignores `dfd` for
 /// an absolute path, even an invalid one.
 pub(crate) fn start_dir(vfs: &Vfs, dfd: DirFd, path: &[u8]) -> Result<Location, Errno> {
@@ -62,10 +75,7 @@ pub fn openat(
     mode: u32,
 ) -> SysResult {
     let path = filename.read_path(cx.mem())?;
-    let vfs = vfs(cx)?;
-    if flags.contains(OpenFlags::O_TMPFILE) {
-        return Err(Errno::EOPNOTSUPP);
-    }
+    let vfs = vfs_for_new_fd(cx)?;
     if flags.contains(OpenFlags::O_CREAT) && flags.contains(OpenFlags::O_DIRECTORY) {
         return Err(Errno::EINVAL);
     }
@@ -101,7 +111,20 @@ pub fn openat(
                 | OpenFlags::O_CLOEXEC.bits()
                 | OpenFlags::O_NOCTTY.bits())
     };
-    let file = cx.blocking(|| vfs.open(&start, &path, options, status))?;
+    let file = if flags.contains(OpenFlags::O_TMPFILE) {
+        let options = OpenOptions {
+            create: Some(mode & 0o7777 & !vfs.umask()),
+            ..options
+        };
+        vfs.open_tmpfile(
+            &start,
+            &path,
+            options,
+            status & !OpenFlags::O_TMPFILE.bits(),
+        )?
+    } else {
+        cx.blocking(|| vfs.open(&start, &path, options, status))?
+    };
     let fd = vfs.fds().insert(Arc::new(file), cloexec)?;
     Ok(fd as u64)
 }
@@ -486,7 +509,7 @@ pub fn getdents64(cx: &mut SyscallContext<'_>, fd: Fd, dirent: UserBuf, count: u
 
 #[syscall]
 pub fn dup(cx: &mut SyscallContext<'_>, fildes: Fd) -> SysResult {
-    Ok(vfs(cx)?.fds().dup(fildes.0)? as u64)
+    Ok(vfs_for_new_fd(cx)?.fds().dup(fildes.0)? as u64)
 }
 
 #[syscall]
@@ -494,7 +517,7 @@ pub fn dup3(cx: &mut SyscallContext<'_>, oldfd: Fd, newfd: u32, flags: Dup3Flags
     let newfd = i32::try_from(newfd).map_err(|_| Errno::EBADF)?;
     let cloexec = flags.contains(Dup3Flags::O_CLOEXEC);
     let replaced = {
-        let vfs = vfs(cx)?;
+        let vfs = vfs_for_new_fd(cx)?;
         let mut fds = vfs.fds();
         let file = fds.file(oldfd.0)?;
         if oldfd.0 == newfd {
@@ -537,7 +560,7 @@ fn set_status(file: &OpenFile, status: u32) -> Result<(), Errno> {
 
 #[syscall]
 pub fn fcntl(cx: &mut SyscallContext<'_>, fd: Fd, cmd: FcntlCmd, arg: GuestAddr) -> SysResult {
-    let vfs = vfs(cx)?;
+    let vfs = vfs_for_new_fd(cx)?;
     let raw = arg.0;
     match cmd {
         FcntlCmd::F_DUPFD | FcntlCmd::F_DUPFD_CLOEXEC => {
@@ -638,7 +661,7 @@ pub fn pipe2(
     fildes: UserPtr<linux::FdPair>,
     flags: Pipe2Flags,
 ) -> SysResult {
-    let vfs = vfs(cx)?;
+    let vfs = vfs_for_new_fd(cx)?;
     let (read_end, write_end) = host::pipe()?;
     let nonblock = flags.contains(Pipe2Flags::O_NONBLOCK);
     let cloexec = flags.contains(Pipe2Flags::O_CLOEXEC);

@@ -357,8 +357,14 @@ pub fn linkat(
     flags: AtFlags,
 ) -> SysResult {
     if flags.contains(AtFlags::AT_EMPTY_PATH) {
-        // NOTE: linking an open file by fd (AT_EMPTY_PATH) is not supported.
-        return Err(Errno::ENOENT);
+        let old_path = oldname.read(cx.mem(), linux::PATH_MAX as usize)?;
+        if old_path.is_empty() {
+            let vfs = vfs(cx)?;
+            let file = vfs.file(olddfd.0)?;
+            let (new_start, new_path) = at_path(cx, newdfd, newname)?;
+            vfs.link_file(&file, &new_start, &new_path)?;
+            return Ok(0);
+        }
     }
     let (old_start, old_path) = at_path(cx, olddfd, oldname)?;
     let (new_start, new_path) = at_path(cx, newdfd, newname)?;

@@ -501,6 +501,13 @@ impl Vfs {
         new_start: &Location,
         new_path: &[u8],
     ) -> io::Result<()> {
+        let old = self.resolve(old_start, old_path, follow)?;
+        old.require()?;
+        if let Some(Node::Synthetic(SynthNode::OpenFd { fd, .. })) = &old.node {
+            // `/proc/self/fd/N` with AT_SYMLINK_FOLLOW names the open file itself.
+            let file = self.file(*fd).map_err(|_| errno(libc::ENOENT))?;
+            return self.link_file(&file, new_start, new_path);
+        }
         let mut old = self.resolve_existing(old_start, old_path, follow)?;
         let mut new = self.resolve_new(new_start, new_path)?;
         if old.parent.mount != new.parent.mount {
@@ -518,6 +525,52 @@ impl Vfs {
             return Err(errno(libc::EXDEV));
         };
         fs.link(old_dir, &old_name, &entry, new_dir, &new_name)
+    }
+
+    /// Gives an open file (an `O_TMPFILE` one, say) the name `new_path`, as `linkat` with
+    /// `AT_EMPTY_PATH` or through `/proc/self/fd/N` does.
+    pub fn link_file(
+        &self,
+        file: &OpenFile,
+        new_start: &Location,
+        new_path: &[u8],
+    ) -> io::Result<()> {
+        let FileKind::Host(fd) = &file.kind else {
+            return Err(errno(libc::EXDEV));
+        };
+        let mut new = self.resolve_new(new_start, new_path)?;
+        let (MountDir::Layered(new_dir), Some(new_name)) = (&mut new.parent.dir, &new.name) else {
+            return Err(errno(libc::EEXIST));
+        };
+        self.layered(new.parent.mount)?
+            .link_open_file(fd.as_fd(), new_dir, new_name)
+    }
+
+    /// Opens an unnamed regular file in the directory `path` names (`O_TMPFILE`).
+    pub fn open_tmpfile(
+        &self,
+        start: &Location,
+        path: &[u8],
+        options: OpenOptions,
+        status: u32,
+    ) -> io::Result<OpenFile> {
+        if !options.write {
+            return Err(errno(libc::EINVAL));
+        }
+        let resolved = self.resolve(start, path, true)?;
+        resolved.require()?;
+        let mut location = self.enter_resolved(&resolved)?;
+        let MountDir::Layered(dir) = &mut location.dir else {
+            return Err(errno(libc::EOPNOTSUPP));
+        };
+        let mut flags = options.host_access() | options.host_flags;
+        if options.exclusive {
+            // An O_EXCL temporary file can never be linked into the tree.
+            flags |= libc::O_EXCL;
+        }
+        let mode = options.create.unwrap_or(0);
+        let fd = self.layered(location.mount)?.tmpfile(dir, flags, mode)?;
+        Ok(OpenFile::new(FileKind::Host(fd), None, status))
     }
 
     /// Runs `change` on the entry `path` names, for chmod, chown, utimes and truncate.

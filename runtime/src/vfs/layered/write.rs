@@ -80,6 +80,57 @@ impl LayeredFs {
         host::link_at(from.as_fd(), name, to.as_fd(), new_name)
     }
 
+    /// Opens an unnamed file in `dir` (host `O_TMPFILE`, Linux hosts only).
+    pub fn tmpfile(&self, dir: &mut Dir, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+        let upper = self.copy_up_dir(dir)?;
+        #[cfg(target_os = "linux")]
+        {
+            host::open_at(upper.as_fd(), b".", flags | libc::O_TMPFILE, mode)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (upper, flags, mode);
+            Err(errno(libc::EOPNOTSUPP))
+        }
+    }
+
+    /// Names the open host file `file` as `name` in `dir`: an `O_TMPFILE` file becomes
+    /// visible (`EXDEV` when it lives on another host file system).
+    pub fn link_open_file(
+        &self,
+        file: BorrowedFd<'_>,
+        dir: &mut Dir,
+        name: &[u8],
+    ) -> io::Result<()> {
+        let (upper, _) = self.prepare_create(dir, name)?;
+        #[cfg(target_os = "linux")]
+        {
+            // The host's own /proc link of carrick's fd: a host path the guest cannot choose.
+            let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+            let link = host::cname(link.as_bytes())?;
+            let name = host::cname(name)?;
+            // SAFETY: both paths are NUL-terminated.
+            let result = unsafe {
+                libc::linkat(
+                    libc::AT_FDCWD,
+                    link.as_ptr(),
+                    std::os::fd::AsRawFd::as_raw_fd(&upper.as_fd()),
+                    name.as_ptr(),
+                    libc::AT_SYMLINK_FOLLOW,
+                )
+            };
+            if result < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (file, upper, name);
+            Err(errno(libc::EOPNOTSUPP))
+        }
+    }
+
     /// Copies up `dir` and clears a whiteout of `name` in it, for a new entry. Returns the
     /// upper directory and whether a whiteout was cleared.
     fn prepare_create(&self, dir: &mut Dir, name: &[u8]) -> io::Result<(Arc<OwnedFd>, bool)> {
