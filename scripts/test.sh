@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (scripts/setup.sh), then runs formatting and
 # lint checks, the licence check, every Rust test (including the syscall-header, struct-layout
-# and snapshot checks), and the conformance gate against the real arm64 kernel. CI runs
+# and snapshot checks, and the image tests against a local registry), the conformance gate
+# and the real-program tests, both against output recorded on a real arm64 kernel. CI runs
 # exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,3 +31,9 @@ scripts/oracle-check.sh
 step "conformance gate"
 cargo build -p carrick
 scripts/conformance.sh
+
+step "real programs: re-record on the real arm64 kernel"
+scripts/real-programs.sh oracle-check
+
+step "real programs under carrick, compared with the kernel's output"
+scripts/real-programs.sh check
