@@ -138,7 +138,10 @@ pub fn find_image(store: &Store, text: &str) -> Result<Option<ImageRecord>> {
     // The full reference parser compiles a large regex (about 90 ms); a plain Docker name
     // found in the store needs none of it, which keeps container start-up fast.
     if let Some(name) = crate::image::reference::plain_store_name(text) {
-        if let Some(record) = images.iter().find(|record| record.name.as_deref() == Some(name.as_str())) {
+        if let Some(record) = images
+            .iter()
+            .find(|record| record.name.as_deref() == Some(name.as_str()))
+        {
             return Ok(Some(record.clone()));
         }
     }

@@ -177,7 +177,8 @@ pub fn plain_store_name(text: &str) -> Option<String> {
         return None;
     }
     let first = name.split('/').next()?;
-    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     let full = if has_registry {
         name.to_string()
     } else if name.contains('/') {
@@ -194,9 +195,21 @@ mod plain_name_tests {
 
     #[test]
     fn plain_names_match_the_full_parser() {
-        for text in ["debian", "debian:bookworm", "library/debian:12", "owner/app", "ghcr.io/owner/app:v1", "localhost:5000/app:1", "127.0.0.1:5000/a/b"] {
+        for text in [
+            "debian",
+            "debian:bookworm",
+            "library/debian:12",
+            "owner/app",
+            "ghcr.io/owner/app:v1",
+            "localhost:5000/app:1",
+            "127.0.0.1:5000/a/b",
+        ] {
             let full = ImageRef::parse(text).unwrap().store_name();
-            assert_eq!(plain_store_name(text).as_deref(), Some(full.as_str()), "{text}");
+            assert_eq!(
+                plain_store_name(text).as_deref(),
+                Some(full.as_str()),
+                "{text}"
+            );
         }
     }
 

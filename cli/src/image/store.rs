@@ -347,10 +347,27 @@ pub fn default_root() -> Result<PathBuf> {
     if let Some(home) = std::env::var_os(HOME_ENV).filter(|home| !home.is_empty()) {
         return Ok(PathBuf::from(home));
     }
-    match dirs::data_dir() {
+    match data_dir() {
         Some(data) => Ok(data.join("carrick")),
         None => bail!("cannot find the user's data directory; set {HOME_ENV} to a directory for the image store"),
     }
+}
+
+/// The user's data directory: `$XDG_DATA_HOME` or `~/.local/share` (the XDG base directory
+/// rules), and `~/Library/Application Support` on macOS.
+fn data_dir() -> Option<PathBuf> {
+    let non_empty = |name: &str| {
+        std::env::var_os(name)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    };
+    let home = non_empty("HOME");
+    if cfg!(target_os = "macos") {
+        return home.map(|home| home.join("Library/Application Support"));
+    }
+    non_empty("XDG_DATA_HOME")
+        .filter(|path| path.is_absolute())
+        .or_else(|| home.map(|home| home.join(".local/share")))
 }
 
 /// A private directory under the store's `tmp/`, locked by this process while it exists.

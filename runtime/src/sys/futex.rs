@@ -175,13 +175,7 @@ pub fn futex(
     match command {
         FutexOp::FUTEX_WAIT => {
             let deadline = deadline(cx, utime, false, realtime)?;
-            wait(
-                cx,
-                uaddr,
-                val,
-                linux::FUTEX_BITSET_MATCH_ANY,
-                deadline,
-            )
+            wait(cx, uaddr, val, linux::FUTEX_BITSET_MATCH_ANY, deadline)
         }
         FutexOp::FUTEX_WAIT_BITSET => {
             let deadline = deadline(cx, utime, true, realtime)?;
