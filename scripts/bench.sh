@@ -103,3 +103,25 @@ lines = rows + ["", f"Wall: median of the hyperfine runs. CPU: mean user+system 
 (out / "results.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
+
+# Container start-up: from carrick's start to the guest's first instruction, for a cached
+# image (debian:bookworm, built by scripts/build-debian-image.sh) and for --rootfs. carrick
+# logs the time at info level as it enters the guest; no qemu counterpart exists.
+if "$carrick" images 2>/dev/null | grep -q 'debian.*bookworm'; then
+  echo "bench: container start-up (20 runs each)"
+  for form in image rootfs; do
+    samples=()
+    for _ in $(seq 20); do
+      if [ "$form" = image ]; then
+        line=$(CARRICK_LOG=info "$carrick" run --rm debian:bookworm /bin/true 2>&1 >/dev/null)
+      else
+        line=$(CARRICK_LOG=info "$carrick" run --rootfs "$root/.cache/debian-image/rootfs" /bin/true 2>&1 >/dev/null)
+      fi
+      samples+=("$(printf '%s' "$line" | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'micros=[0-9]*' | cut -d= -f2)")
+    done
+    median=$(printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    echo "| start-up to first guest instruction ($form) | median $((median / 1000)).$(( (median % 1000) / 100 )) ms of 20 |" | tee -a "$out/results.md"
+  done
+else
+  echo "bench: debian:bookworm is not in the image store; run scripts/build-debian-image.sh to measure container start-up"
+fi
