@@ -35,11 +35,18 @@ fi
 mkdir -p "$cache"
 
 # 1. The root filesystem.
-if [ ! -e "$cache/rootfs.done" ]; then
+if [ ! -e "$cache/rootfs-v2.done" ]; then
   echo "build-debian-image: debootstrap $suite arm64 from $mirror"
   "${sudo_cmd[@]}" rm -rf "$rootfs"
   "${sudo_cmd[@]}" debootstrap --arch=arm64 --foreign --variant=minbase "$suite" "$rootfs" "$mirror"
-  touch "$cache/rootfs.done"
+  # Stage two would create the account databases from base-passwd's templates (its
+  # postinst); an image without them cannot resolve `-u NAME`.
+  for db in passwd group; do
+    if [ ! -e "$rootfs/etc/$db" ]; then
+      "${sudo_cmd[@]}" cp "$rootfs/usr/share/base-passwd/$db.master" "$rootfs/etc/$db"
+    fi
+  done
+  touch "$cache/rootfs-v2.done"
 fi
 
 # 2. The OCI layout: one layer, a config, a manifest and an index naming it "bookworm".
@@ -51,7 +58,7 @@ write_blob() {
   echo "$digest"
 }
 
-if [ ! -e "$cache/oci.done" ]; then
+if [ ! -e "$cache/oci-v2.done" ]; then
   echo "build-debian-image: packing the layer"
   rm -rf "$layout" "$cache/work"
   mkdir -p "$layout/blobs/sha256" "$cache/work"
@@ -85,7 +92,7 @@ if [ ! -e "$cache/oci.done" ]; then
 \"annotations\":{\"org.opencontainers.image.ref.name\":\"$suite\"}}]}" >"$layout/index.json"
   printf '%s' '{"imageLayoutVersion":"1.0.0"}' >"$layout/oci-layout"
   rm -rf "$cache/work"
-  touch "$cache/oci.done"
+  touch "$cache/oci-v2.done"
 fi
 
 # 3. Into the store.

@@ -17,7 +17,7 @@ use crate::process::{self, ExitRequest, Process, Thread};
 use crate::vfs::layer::LayerMeta;
 use crate::vfs::{FdTable, FileType, LayerIndex, OpenOptions, RootSpec, Vfs, Volume};
 
-/// What the guest's standard input is.
+/// The source of the guest's standard input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stdin {
     /// carrick's own standard input.
@@ -433,26 +433,20 @@ fn open_executable(vfs: &Vfs, path: &[u8]) -> Result<File, LaunchError> {
 mod users {
     use crate::vfs::{OpenOptions, Vfs};
 
+    /// Reads a file of the guest's tree; a missing or unreadable file reads as empty.
     fn read_guest_file(vfs: &Vfs, path: &[u8]) -> Vec<u8> {
+        use std::io::Read as _;
+
         let start = vfs.cwd();
-        let options = OpenOptions {
-            read: true,
-            ..OpenOptions::default()
-        };
-        let Ok(file) = vfs.open(&start, path, options, 0) else {
+        let options = OpenOptions { read: true, ..OpenOptions::default() };
+        let Ok(file) = vfs.open(&start, path, options, 0) else { return Vec::new() };
+        let Some(fd) = file.host_fd() else { return Vec::new() };
+        let Ok(owned) = fd.try_clone_to_owned() else { return Vec::new() };
+        let mut contents = Vec::new();
+        if std::fs::File::from(owned).read_to_end(&mut contents).is_err() {
             return Vec::new();
-        };
-        let Some(fd) = file.host_fd() else {
-            return Vec::new();
-        };
-        let Ok(owned) = fd.try_clone_to_owned() else {
-            return Vec::new();
-        };
-        std::fs::read(format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(&owned)
-        ))
-        .unwrap_or_default()
+        }
+        contents
     }
 
     /// Finds `name` (or a numeric id) in a colon-separated database; returns its fields.
