@@ -79,8 +79,14 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         None => image_spec(args)?,
     };
 
+    // SAFETY: getpid has no preconditions.
+    let carrick_pid = unsafe { libc::getpid() };
     let result = launch::launch(spec);
-    if let Some((store, id)) = container {
+    // A forked guest process returns through here too when it exits; only the process that
+    // created the container removes it.
+    // SAFETY: as above.
+    let is_original = unsafe { libc::getpid() } == carrick_pid;
+    if let Some((store, id)) = container.filter(|_| is_original) {
         if args.rm {
             if let Err(error) = image::remove_container(&store, &id) {
                 tracing::warn!(container = %id, %error, "cannot remove the container's writable layer");

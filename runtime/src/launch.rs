@@ -167,6 +167,7 @@ pub fn launch(spec: LaunchSpec) -> Result<GuestExit, LaunchError> {
 
     let mut vcpu = EmuVcpu::new(mem.clone())?;
     let (hwcap, hwcap2) = vcpu.hwcaps();
+    process.set_hwcaps((hwcap, hwcap2));
     let creds = process.creds().clone();
     let mut random = [0u8; 16];
     crate::sys::info::host_random(&mut random)
@@ -438,12 +439,24 @@ mod users {
         use std::io::Read as _;
 
         let start = vfs.cwd();
-        let options = OpenOptions { read: true, ..OpenOptions::default() };
-        let Ok(file) = vfs.open(&start, path, options, 0) else { return Vec::new() };
-        let Some(fd) = file.host_fd() else { return Vec::new() };
-        let Ok(owned) = fd.try_clone_to_owned() else { return Vec::new() };
+        let options = OpenOptions {
+            read: true,
+            ..OpenOptions::default()
+        };
+        let Ok(file) = vfs.open(&start, path, options, 0) else {
+            return Vec::new();
+        };
+        let Some(fd) = file.host_fd() else {
+            return Vec::new();
+        };
+        let Ok(owned) = fd.try_clone_to_owned() else {
+            return Vec::new();
+        };
         let mut contents = Vec::new();
-        if std::fs::File::from(owned).read_to_end(&mut contents).is_err() {
+        if std::fs::File::from(owned)
+            .read_to_end(&mut contents)
+            .is_err()
+        {
             return Vec::new();
         }
         contents

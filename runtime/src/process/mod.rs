@@ -33,7 +33,6 @@ pub struct Process {
 #[derive(Debug)]
 pub struct ProcessInfo {
     mem: GuestMemory,
-    pid: i32,
     hostname: String,
     creds: Mutex<Credentials>,
     limits: Mutex<Limits>,
@@ -45,6 +44,10 @@ pub struct ProcessInfo {
     envp: Mutex<Vec<Vec<u8>>>,
     comm: Mutex<Vec<u8>>,
     threads: Mutex<Vec<i32>>,
+    /// AT_HWCAP and AT_HWCAP2 of the CPU, for `execve`.
+    hwcaps: Mutex<(u64, u64)>,
+    /// Host pids of the children this process forked and has not reaped.
+    children: Mutex<Vec<i32>>,
 }
 
 /// Locks a mutex, recovering the data if a panicking handler poisoned it: every value kept
@@ -60,7 +63,6 @@ impl Process {
     pub fn new(mem: GuestMemory, uid: u32, gid: u32, hostname: &str) -> Process {
         let shared = Arc::new(ProcessInfo {
             mem: mem.clone(),
-            pid: std::process::id() as i32,
             hostname: hostname.to_string(),
             creds: Mutex::new(Credentials::new(uid, gid)),
             limits: Mutex::new(Limits::initial()),
@@ -71,6 +73,8 @@ impl Process {
             envp: Mutex::new(Vec::new()),
             comm: Mutex::new(Vec::new()),
             threads: Mutex::new(Vec::new()),
+            hwcaps: Mutex::new((0, 0)),
+            children: Mutex::new(Vec::new()),
         });
         Process {
             mem,
@@ -85,9 +89,40 @@ impl Process {
         Arc::clone(&self.shared)
     }
 
-    /// The guest's process id: the host pid, because each guest process is a host process.
+    /// The guest's process id: the host pid, because each guest process is a host process
+    /// (read each time, so a forked child sees its own).
     pub fn pid(&self) -> i32 {
-        self.shared.pid
+        host_pid()
+    }
+
+    pub fn hwcaps(&self) -> (u64, u64) {
+        *lock(&self.shared.hwcaps)
+    }
+
+    pub fn set_hwcaps(&self, hwcaps: (u64, u64)) {
+        *lock(&self.shared.hwcaps) = hwcaps;
+    }
+
+    /// Leaves `tid` as the only thread and forgets the parent's children, as in a forked
+    /// child.
+    pub fn reset_threads(&self, tid: i32) {
+        *lock(&self.shared.threads) = vec![tid];
+        lock(&self.shared.children).clear();
+    }
+
+    /// Records a forked child.
+    pub fn add_child(&self, pid: i32) {
+        lock(&self.shared.children).push(pid);
+    }
+
+    /// Forgets a reaped child.
+    pub fn remove_child(&self, pid: i32) {
+        lock(&self.shared.children).retain(|&child| child != pid);
+    }
+
+    /// The children forked and not yet reaped: the only host processes a guest may signal.
+    pub fn children(&self) -> Vec<i32> {
+        lock(&self.shared.children).clone()
     }
 
     pub fn hostname(&self) -> &str {
@@ -203,9 +238,15 @@ fn nul_joined(strings: &[Vec<u8>]) -> Vec<u8> {
         .collect()
 }
 
+/// The calling host process's id.
+fn host_pid() -> i32 {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    unsafe { libc::getpid() }
+}
+
 impl ProcessView for ProcessInfo {
     fn pid(&self) -> i32 {
-        self.pid
+        host_pid()
     }
 
     fn ppid(&self) -> i32 {

@@ -13,6 +13,7 @@ use crate::process::{Process, Thread};
 
 mod args;
 pub mod copy;
+pub mod exec;
 pub mod files;
 pub mod fs;
 pub mod futex;
@@ -29,6 +30,7 @@ pub mod xattr;
 
 pub use args::{CStrPtr, DirFd, Fd, FromArg, GuestAddr, StrArrayPtr, UserArray, UserBuf, UserPtr};
 pub use copy::*;
+pub use exec::*;
 pub use files::*;
 pub use fs::*;
 pub use futex::*;

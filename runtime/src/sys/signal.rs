@@ -138,17 +138,43 @@ fn send_to_self(cx: &mut SyscallContext<'_>, sig: i32) -> SysResult {
     Ok(0)
 }
 
+/// Sends `sig` to a forked child of the guest (a host process), translating the number.
+fn send_to_child(pid: i32, sig: i32) -> SysResult {
+    let host_signal = match sig {
+        0 => 0,
+        _ => u32::try_from(sig)
+            .ok()
+            .and_then(linux::Signal::new)
+            .and_then(linux::Signal::to_host)
+            .ok_or(Errno::EINVAL)?,
+    };
+    // SAFETY: kill has no memory-safety preconditions; `pid` is a child this guest forked.
+    if unsafe { libc::kill(pid, host_signal) } != 0 {
+        return Err(Errno::from_io(&std::io::Error::last_os_error()));
+    }
+    Ok(0)
+}
+
 #[syscall]
 pub fn kill(cx: &mut SyscallContext<'_>, pid: i32, sig: i32) -> SysResult {
-    // The guest may only signal itself: 0 and -1 (its process group, every process it may
-    // signal) reach no process but the guest until guest children exist. A host process
-    // outside the guest must never receive a signal from it, so other ids are ESRCH.
-    let own_group = -cx.process.pid();
-    if pid == cx.process.pid() || pid == 0 || pid == -1 || pid == own_group {
-        return send_to_self(cx, sig);
-    }
     if sig < 0 || sig as u32 > crate::linux::NSIG {
         return Err(Errno::EINVAL);
+    }
+    // The guest may signal only itself and the children it forked: a host process outside
+    // the guest must never receive a signal from it. 0, -1 and the guest's own process group
+    // reach exactly those.
+    let own_group = -cx.process.pid();
+    if pid == 0 || pid == -1 || pid == own_group {
+        for child in cx.process.children() {
+            let _ = send_to_child(child, sig);
+        }
+        return send_to_self(cx, sig);
+    }
+    if pid == cx.process.pid() {
+        return send_to_self(cx, sig);
+    }
+    if pid > 0 && cx.process.children().contains(&pid) {
+        return send_to_child(pid, sig);
     }
     Err(Errno::ESRCH)
 }

@@ -1,0 +1,292 @@
+//! Process creation and replacement: `clone` for new processes (fork and vfork), `wait4`,
+//! and `execve`. A guest process is a host process, so fork is a host `fork` of carrick (the
+//! child gets a copy-on-write copy of guest memory and its own vCPU state) and `wait4` waits
+//! on host children. Threads (`CLONE_VM` without `CLONE_VFORK`) are not supported yet.
+// Host libc field types differ between Linux and macOS (suseconds_t), so conversions that
+// are no-ops on one host are kept for the other.
+#![allow(clippy::useless_conversion)]
+
+use carrick_macros::syscall;
+
+use crate::linux::{self, CloneFlags, Errno, Rusage, Timeval, WaitOptions};
+use crate::loader::{self, AuxInfo, Program};
+use crate::sys::files::vfs;
+use crate::sys::{CStrPtr, GuestAddr, StrArrayPtr, SysResult, SyscallContext, UserPtr};
+
+/// Clone flags a new process may carry; the rest need threads or namespaces.
+fn supported_process_flags() -> CloneFlags {
+    CloneFlags::CSIGNAL
+        | CloneFlags::CLONE_VFORK
+        | CloneFlags::CLONE_SETTLS
+        | CloneFlags::CLONE_PARENT_SETTID
+        | CloneFlags::CLONE_CHILD_SETTID
+        | CloneFlags::CLONE_CHILD_CLEARTID
+}
+
+#[syscall]
+pub fn clone(
+    cx: &mut SyscallContext<'_>,
+    clone_flags: CloneFlags,
+    newsp: GuestAddr,
+    parent_tidptr: GuestAddr,
+    tls: GuestAddr,
+    child_tidptr: GuestAddr,
+) -> SysResult {
+    // vfork (CLONE_VM | CLONE_VFORK) runs as a fork: the child gets a copy of memory instead
+    // of sharing it, which vfork callers (posix_spawn, shells) tolerate because the child
+    // only calls execve or _exit.
+    let vfork = clone_flags.contains(CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK);
+    let flags = if vfork {
+        clone_flags & !CloneFlags::CLONE_VM
+    } else {
+        clone_flags
+    };
+    if flags.bits() & !supported_process_flags().bits() != 0 {
+        tracing::debug!(flags = %clone_flags, "clone flags need threads or namespaces");
+        return Err(Errno::ENOSYS);
+    }
+
+    // SAFETY: fork has no memory-safety preconditions. The child continues in this handler
+    // with a copy of the address space; only this thread exists in it.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Errno::from_io(&std::io::Error::last_os_error()));
+    }
+    if pid > 0 {
+        cx.process.add_child(pid);
+        if flags.contains(CloneFlags::CLONE_PARENT_SETTID) {
+            UserPtr::<i32>::new(parent_tidptr.0).write(cx.mem(), &pid)?;
+        }
+        return Ok(pid as u64);
+    }
+
+    // The child: its tid is its pid.
+    // SAFETY: getpid has no preconditions.
+    let tid = unsafe { libc::getpid() };
+    cx.thread.tid = tid;
+    cx.process.reset_threads(tid);
+    if flags.contains(CloneFlags::CLONE_CHILD_SETTID) {
+        let _ = UserPtr::<i32>::new(child_tidptr.0).write(cx.mem(), &tid);
+    }
+    if flags.contains(CloneFlags::CLONE_CHILD_CLEARTID) {
+        cx.thread.clear_child_tid = child_tidptr.0;
+    }
+    if !newsp.is_null() {
+        cx.regs.set_sp(newsp.0);
+    }
+    if flags.contains(CloneFlags::CLONE_SETTLS) {
+        cx.regs.set_tpidr_el0(tls.0);
+    }
+    Ok(0)
+}
+
+/// Translates a host wait status into Linux's encoding: the layout is the same, but signal
+/// numbers differ between hosts.
+fn linux_wait_status(status: libc::c_int) -> i32 {
+    let to_linux = |host: libc::c_int| {
+        linux::Signal::from_host(host).map_or(host as u32, linux::Signal::number) as i32
+    };
+    if libc::WIFSIGNALED(status) {
+        let core = status & 0x80;
+        return to_linux(libc::WTERMSIG(status)) | core;
+    }
+    if libc::WIFSTOPPED(status) {
+        return (to_linux(libc::WSTOPSIG(status)) << 8) | 0x7f;
+    }
+    status
+}
+
+#[syscall]
+pub fn wait4(
+    cx: &mut SyscallContext<'_>,
+    upid: i32,
+    stat_addr: UserPtr<i32>,
+    options: WaitOptions,
+    ru: UserPtr<Rusage>,
+) -> SysResult {
+    let known = WaitOptions::WNOHANG
+        | WaitOptions::WUNTRACED
+        | WaitOptions::WCONTINUED
+        | WaitOptions::__WALL
+        | WaitOptions::__WNOTHREAD;
+    if options.bits() & !known.bits() != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let host_options = (options
+        & (WaitOptions::WNOHANG | WaitOptions::WUNTRACED | WaitOptions::WCONTINUED))
+        .to_host() as libc::c_int;
+    let mut status: libc::c_int = 0;
+    // SAFETY: `usage` is a valid, writable rusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` and `usage` are valid for writes for the duration of the call.
+    let pid = cx.blocking(|| unsafe { libc::wait4(upid, &mut status, host_options, &mut usage) });
+    if pid < 0 {
+        return Err(Errno::from_io(&std::io::Error::last_os_error()));
+    }
+    if pid > 0 {
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            cx.process.remove_child(pid);
+        }
+        stat_addr.write_optional(cx.mem(), &linux_wait_status(status))?;
+        let timeval = |tv: libc::timeval| Timeval {
+            tv_sec: i64::from(tv.tv_sec),
+            tv_usec: i64::from(tv.tv_usec),
+        };
+        let value = Rusage {
+            ru_utime: timeval(usage.ru_utime),
+            ru_stime: timeval(usage.ru_stime),
+            ru_maxrss: usage.ru_maxrss as i64,
+            ..Rusage::ZERO
+        };
+        ru.write_optional(cx.mem(), &value)?;
+    }
+    Ok(pid as u64)
+}
+
+/// Most bytes of arguments and environment together, as Linux's ARG_MAX default (a quarter
+/// of the 8 MiB stack limit).
+const MAX_ARGUMENT_BYTES: usize = 2 << 20;
+
+#[syscall]
+pub fn execve(
+    cx: &mut SyscallContext<'_>,
+    filename: CStrPtr,
+    argv: StrArrayPtr,
+    envp: StrArrayPtr,
+) -> SysResult {
+    let path = filename.read_path(cx.mem())?;
+    let argv = argv.read_all(cx.mem(), MAX_ARGUMENT_BYTES)?;
+    let envp = envp.read_all(cx.mem(), MAX_ARGUMENT_BYTES)?;
+    let vfs = vfs(cx)?;
+    let prepared = crate::launch::prepare(vfs, &path, argv).map_err(|error| match error {
+        crate::launch::LaunchError::NotFound { .. } => Errno::ENOENT,
+        crate::launch::LaunchError::NotExecutable { reason, .. }
+            if reason.contains("permission") || reason.contains("directory") =>
+        {
+            Errno::EACCES
+        }
+        _ => Errno::ENOEXEC,
+    })?;
+
+    // Point of no return: the old image is gone, so a failure from here on kills the
+    // process, as Linux does.
+    let (hwcap, hwcap2) = cx.process.hwcaps();
+    let creds = cx.process.creds().clone();
+    let mut random = [0u8; 16];
+    crate::sys::info::host_random(&mut random)?;
+    let aux = AuxInfo {
+        uid: creds.ruid,
+        euid: creds.euid,
+        gid: creds.rgid,
+        egid: creds.egid,
+        hwcap,
+        hwcap2,
+        minsigstksz: linux::MINSIGSTKSZ,
+        clock_ticks: linux::HZ as u64,
+        random,
+    };
+    let program = Program {
+        file: &prepared.file,
+        guest_path: &prepared.guest_path,
+        interpreter: prepared
+            .interpreter
+            .as_ref()
+            .map(|(file, path)| (file, path.as_slice())),
+    };
+    let loaded = cx
+        .mem()
+        .clear()
+        .ok()
+        .and_then(|()| loader::load(cx.mem(), &program, &prepared.argv, &envp, &aux).ok());
+    let Some(loaded) = loaded else {
+        cx.thread.kill(linux::Signal::SIGSEGV);
+        return Ok(0);
+    };
+
+    vfs.fds().close_on_exec();
+    cx.process.signal_actions_mut().reset_for_exec();
+    cx.process.set_program(
+        loaded.auxv.clone(),
+        &prepared.canonical_path,
+        &prepared.argv,
+        &envp,
+    );
+    cx.thread.clear_child_tid = 0;
+    cx.thread.robust_list = 0;
+    cx.thread.altstack = linux::StackT {
+        ss_flags: linux::SS_DISABLE,
+        ..linux::StackT::ZERO
+    };
+
+    for register in 0..31 {
+        cx.regs.set_x(register, 0);
+    }
+    for register in 0..32 {
+        cx.regs.set_q(register, 0);
+    }
+    cx.regs.set_nzcv(0);
+    cx.regs.set_fpsr(0);
+    cx.regs.set_fpcr(0);
+    cx.regs.set_tpidr_el0(0);
+    cx.regs.set_sp(loaded.sp);
+    cx.regs.set_pc(loaded.entry);
+    Ok(0)
+}
+
+#[syscall]
+pub fn waitid(
+    cx: &mut SyscallContext<'_>,
+    which: linux::Idtype,
+    upid: i32,
+    infop: UserPtr<linux::Siginfo>,
+    options: WaitOptions,
+    ru: UserPtr<Rusage>,
+) -> SysResult {
+    let _ = ru;
+    let (host_which, id) = match which {
+        linux::Idtype::P_ALL => (libc::P_ALL, 0),
+        linux::Idtype::P_PID if upid > 0 => (libc::P_PID, upid as libc::id_t),
+        linux::Idtype::P_PGID if upid >= 0 => (libc::P_PGID, upid as libc::id_t),
+        _ => return Err(Errno::EINVAL),
+    };
+    let wanted = WaitOptions::WEXITED | WaitOptions::WSTOPPED | WaitOptions::WCONTINUED;
+    let known = wanted
+        | WaitOptions::WNOHANG
+        | WaitOptions::WNOWAIT
+        | WaitOptions::__WALL
+        | WaitOptions::__WNOTHREAD;
+    if options.bits() & !known.bits() != 0 || !options.intersects(wanted) {
+        return Err(Errno::EINVAL);
+    }
+    let host_options =
+        (options & (wanted | WaitOptions::WNOHANG | WaitOptions::WNOWAIT)).to_host() as libc::c_int;
+    // SAFETY: an all-zero siginfo is a valid value to pass for the host to fill.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is valid for writes for the duration of the call.
+    let result = cx.blocking(|| unsafe { libc::waitid(host_which, id, &mut info, host_options) });
+    if result < 0 {
+        return Err(Errno::from_io(&std::io::Error::last_os_error()));
+    }
+    let mut value = linux::Siginfo::ZERO;
+    if info.si_signo != 0 {
+        // SAFETY: waitid filled a SIGCHLD siginfo, whose pid, uid and status fields are set.
+        let (pid, uid, status) = unsafe { (info.si_pid(), info.si_uid(), info.si_status()) };
+        let exited = info.si_code == libc::CLD_EXITED;
+        let status = if exited {
+            status
+        } else {
+            linux::Signal::from_host(status).map_or(status as u32, linux::Signal::number) as i32
+        };
+        let ended = exited || info.si_code == libc::CLD_KILLED || info.si_code == libc::CLD_DUMPED;
+        if ended && !options.contains(WaitOptions::WNOWAIT) {
+            cx.process.remove_child(pid);
+        }
+        value.si_signo = linux::Signal::SIGCHLD.number() as i32;
+        value.si_code = info.si_code;
+        // The SIGCHLD union member: si_pid and si_uid in the first word, si_status next.
+        value._sifields[0] = u64::from(pid as u32) | (u64::from(uid) << 32);
+        value._sifields[1] = u64::from(status as u32);
+    }
+    infop.write_optional(cx.mem(), &value)?;
+    Ok(0)
+}
