@@ -221,9 +221,21 @@ fn read_id_registers(uc: &Unicorn<'_, HookState>) -> IdRegisters {
 ///
 /// NOTE: it must not stop emulation. A stop requested during a fill in the middle of a
 /// translated block restarts the block at its first instruction, so instructions before the
-/// access ran twice (dynamically linked programs crashed at random). Ticks are honoured at
-/// the next syscall or interrupt instead, so a loop without either is not preempted.
+/// access ran twice (dynamically linked programs crashed at random). Ticks stop the vCPU at
+/// the next syscall or interrupt instead, so a loop without either is not preempted. What a
+/// tick is for here, letting QEMU's TLB grow, is done in place: QEMU's load and store paths
+/// look their TLB entry up again after a fill, so the table may be flushed and resized
+/// during one.
 fn tlb_fill(uc: &mut Unicorn<'_, HookState>, addr: u64, kind: MemType) -> Option<TlbEntry> {
+    if TICK_DUE.load(Ordering::Relaxed) {
+        let state = uc.get_data();
+        if state.fills_since_flush * 10 > state.tlb_entries * 7 {
+            TICK_DUE.store(false, Ordering::Relaxed);
+            if let Err(error) = flush_tlb(uc) {
+                tracing::warn!(?error, "cannot flush the TLB to let it grow");
+            }
+        }
+    }
     let state = uc.get_data_mut();
     state.fills_since_flush += 1;
     let access = match kind {
