@@ -51,6 +51,9 @@ pub struct RunArgs {
     /// Accepted for Docker compatibility: the guest uses carrick's terminal if it has one.
     #[arg(short = 't', long)]
     tty: bool,
+    /// argv[0] to pass to the program instead of the command name.
+    #[arg(long, value_name = "NAME")]
+    argv0: Option<String>,
     /// Host name inside the container.
     #[arg(long, value_name = "NAME")]
     hostname: Option<String>,
@@ -301,11 +304,17 @@ fn finish_spec(
         .or_else(|| args.name.clone())
         .unwrap_or_else(|| "carrick".to_string());
     let _ = root_dir;
+    // With --argv0 the program is still found by its command name.
+    let mut argv = argv;
+    let program = match (&args.argv0, argv.first_mut()) {
+        (Some(argv0), Some(first)) => Some(std::mem::replace(first, argv0.as_bytes().to_vec())),
+        _ => None,
+    };
     Ok(LaunchSpec {
         root,
         volumes,
         shm,
-        program: None,
+        program,
         argv,
         env,
         cwd: workdir.into_bytes(),

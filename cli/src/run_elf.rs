@@ -13,6 +13,9 @@ use carrick_runtime::vfs::RootSpec;
 /// Arguments of `carrick run-elf`.
 #[derive(Debug, clap::Args)]
 pub struct RunElfArgs {
+    /// argv[0] to pass to the program instead of FILE.
+    #[arg(long, value_name = "NAME")]
+    argv0: Option<OsString>,
     /// Host path of the executable or `#!` script.
     file: PathBuf,
     /// Arguments passed to the program (argv[1] onwards).
@@ -24,7 +27,11 @@ pub struct RunElfArgs {
 /// 127 if the file does not exist, 126 if it cannot be executed).
 pub fn run(args: &RunElfArgs) -> anyhow::Result<ExitCode> {
     // The guest resolves the path itself, relative to the working directory it inherits.
-    let argv: Vec<Vec<u8>> = std::iter::once(args.file.as_os_str().to_owned())
+    let first = args
+        .argv0
+        .clone()
+        .unwrap_or_else(|| args.file.as_os_str().to_owned());
+    let argv: Vec<Vec<u8>> = std::iter::once(first)
         .chain(args.args.iter().cloned())
         .map(OsString::into_vec)
         .collect();
