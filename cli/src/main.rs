@@ -37,7 +37,7 @@ enum Command {
     /// List the Linux syscalls and how much of each carrick implements.
     Syscalls(syscalls::SyscallsArgs),
     /// Run a command in a container from an image, or in a root filesystem (--rootfs DIR).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Run an arm64 ELF executable given by a host path, with the host's filesystem.
     RunElf(run_elf::RunElfArgs),
     /// Download an image from a registry or an OCI layout directory (oci:DIR[:TAG]).
