@@ -77,6 +77,8 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// Runs the container and returns the guest's exit status.
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let _ = args.tty;
+    // Reject bad options before a container exists, so nothing is left behind.
+    check_options(args)?;
     let (spec, container) = match &args.rootfs {
         Some(rootfs) => (rootfs_spec(args, rootfs)?, None),
         None => image_spec(args)?,
@@ -238,6 +240,19 @@ fn image_spec(args: &RunArgs) -> Result<(LaunchSpec, Option<(Store, String)>)> {
         user,
     )?;
     Ok((spec, Some((store, container.id.clone()))))
+}
+
+/// Checks the options that can fail (volumes, working directory, env files) up front.
+fn check_options(args: &RunArgs) -> Result<()> {
+    for volume in &args.volumes {
+        parse_volume(volume)?;
+    }
+    if let Some(workdir) = &args.workdir {
+        if !workdir.starts_with('/') {
+            bail!("working directory {workdir:?} is not absolute; give -w an absolute path");
+        }
+    }
+    apply_env_options(args, &mut Vec::new())
 }
 
 /// Applies `--env-file` then `-e` to `env`, replacing variables of the same name.

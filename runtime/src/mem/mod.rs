@@ -477,6 +477,14 @@ impl GuestMemory {
         let mut out = Vec::new();
         let mut cursor = addr;
         loop {
+            // Addresses at or above the guest limit are never mapped; checking first also keeps
+            // the page arithmetic below from overflowing on a pointer near 2^64.
+            if cursor >= GUEST_LIMIT {
+                return Err(CStrError::Fault(Fault {
+                    addr: cursor,
+                    access: Access::Read,
+                }));
+            }
             // Read up to the end of the current page, so a string that ends just before an
             // unmapped page is not reported as a fault.
             let page_end = page_align_down(cursor) + PAGE_SIZE;

@@ -85,6 +85,13 @@ pub fn dispatch(cx: &mut SyscallContext<'_>, nr: u64, args: [u64; 6]) -> u64 {
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| handler(cx, &args)));
     match result {
         Ok(Ok(value)) => value,
+        Ok(Err(Errno::EPIPE)) if writes_to_fd(nr) => {
+            // Writing to a pipe or socket with no reader also raises SIGPIPE, whose default
+            // action ends the process (carrick itself ignores SIGPIPE, so the host only
+            // returned EPIPE).
+            let _ = signal::raise_sigpipe(cx);
+            Errno::EPIPE.as_return()
+        }
         Ok(Err(errno)) => errno.as_return(),
         Err(_) => {
             let name = linux::syscall_info(nr).map_or("?", |info| info.name);
@@ -98,4 +105,22 @@ pub fn dispatch(cx: &mut SyscallContext<'_>, nr: u64, args: [u64; 6]) -> u64 {
             Errno::EINTR.as_return()
         }
     }
+}
+
+/// Whether syscall `nr` writes to a file descriptor, so EPIPE from it comes with SIGPIPE.
+fn writes_to_fd(nr: u64) -> bool {
+    use linux::nr;
+    matches!(
+        nr,
+        nr::WRITE
+            | nr::WRITEV
+            | nr::PWRITE64
+            | nr::PWRITEV
+            | nr::PWRITEV2
+            | nr::SENDTO
+            | nr::SENDMSG
+            | nr::SENDMMSG
+            | nr::SENDFILE
+            | nr::SPLICE
+    )
 }

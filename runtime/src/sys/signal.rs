@@ -194,3 +194,17 @@ pub fn tkill(cx: &mut SyscallContext<'_>, pid: i32, sig: i32) -> SysResult {
     }
     send_to_self(cx, sig)
 }
+
+/// Raises SIGPIPE in the guest after a write to a broken pipe when its action is the default
+/// one, which ends the process. An ignored, blocked or handled SIGPIPE only leaves the
+/// write's EPIPE.
+// NOTE: a guest SIGPIPE handler is not run, because signal delivery is not implemented.
+pub(crate) fn raise_sigpipe(cx: &mut SyscallContext<'_>) -> SysResult {
+    let signal = linux::Signal::SIGPIPE;
+    let blocked = cx.thread.sigmask & (1 << (signal.number() - 1)) != 0;
+    let action = cx.process.signal_actions().get(signal);
+    if blocked || action.sa_handler != linux::SIG_DFL {
+        return Ok(0);
+    }
+    send_to_self(cx, signal.number() as i32)
+}
