@@ -449,7 +449,8 @@ static TICK_DUE: AtomicBool = AtomicBool::new(false);
 static TICKER_PID: AtomicI32 = AtomicI32::new(0);
 static ATFORK: Once = Once::new();
 
-/// Stops emulation (from inside a hook) if a tick or a kick is due.
+/// Stops emulation if a tick or a kick is due. Only the interrupt hook may call it: the stop
+/// is then taken at the start of the next block.
 fn stop_if_requested(uc: &mut Unicorn<'_, HookState>) {
     let kicked = uc.get_data().kick.pending.load(Ordering::Relaxed);
     if !kicked && !TICK_DUE.load(Ordering::Relaxed) {
