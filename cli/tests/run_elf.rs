@@ -115,6 +115,20 @@ fn memory_syscalls_behave_like_linux() {
     }
 }
 
+/// Chases pointers and counts with atomics across more pages than the TLB has entries, and
+/// remaps them, so ticks land on TLB misses. Each access must still run exactly once.
+#[test]
+fn memory_churn_keeps_guest_data() {
+    let churn = guest("churn", &[]);
+    let output = run(&[churn.as_os_str()]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert_eq!(text.lines().count(), 7, "output: {text}");
+    for line in text.lines() {
+        assert!(line.ends_with("=true"), "{line}");
+    }
+}
+
 #[test]
 fn shebang_script_runs_its_interpreter() {
     let hello = guest("hello", &[]);

@@ -9,11 +9,18 @@
 //! - `svc` reaches the interrupt hook with the PC past the instruction. The hook calls the
 //!   trap handler right there, so a syscall never leaves `emu_start`.
 //! - A process-wide ticker thread raises a flag every [`TICK`]. The running vCPU notices it
-//!   at its next TLB miss or syscall and stops there, from inside the hook: Unicorn 2.1.5's
-//!   `uc_emu_stop` is not safe from another thread, because the instruction right after a
-//!   TLB fill can then run twice; stopping from inside a hook is safe. Each stop
-//!   flushes the TLB, because QEMU only resizes its TLB on a flush and starts with 256
-//!   entries; it also gives the trap handler a chance to switch guest threads.
+//!   (or a kick) at its next syscall or TLB miss and stops there. Each stop flushes the TLB
+//!   when QEMU would grow it (QEMU only resizes its TLB on a flush and starts with 256
+//!   entries), and gives the trap handler a chance to switch guest threads.
+//! - Only some stops are safe. Unicorn 2.1.5 checks for a stop request at the start of
+//!   every translated block and again after every guest load and store. A stop taken after
+//!   a load or store rewinds the PC to that instruction, but its access and any register it
+//!   wrote have already happened. The instruction then runs again when the guest resumes,
+//!   so `ldr x0, [x0]` loads through the value it loaded. `uc_emu_stop` called from another
+//!   thread or from the TLB-fill hook is taken at such a check. So the interrupt hook stops
+//!   with `uc_emu_stop`, which takes effect at the start of the next block, and
+//!   [`tlb_fill`] rejects the translation instead. Unicorn handles that like a page fault:
+//!   the access has not happened, and the instruction restarts from the beginning.
 //! - Only one thread of the process emulates at a time (see [`serial`]); a trap handler
 //!   wraps host calls that may wait in [`blocking`] so other guest threads run meanwhile.
 //! - A vCPU compares [`GuestMemory::epochs`] with the values it last saw after every trap and
@@ -64,8 +71,8 @@ struct HookState {
     handler: Option<*mut (dyn TrapHandler + 'static)>,
     /// Invalidation counters last applied to this instance.
     epochs: Epochs,
-    /// The last page the TLB hook refused, and the access that was refused.
-    last_fault: Option<(u64, Access)>,
+    /// The reason the TLB hook gave for its last rejected translation.
+    rejection: Option<Rejection>,
     /// TLB fills since the last TLB flush.
     fills_since_flush: u64,
     /// Estimate of the size QEMU's TLB has grown to (see [`flush_tlb`]).
@@ -109,7 +116,7 @@ impl EmuVcpu {
             mem: mem.clone(),
             handler: None,
             epochs: mem.epochs(),
-            last_fault: None,
+            rejection: None,
             fills_since_flush: 0,
             tlb_entries: INITIAL_TLB_ENTRIES,
             stopped: false,
@@ -158,35 +165,45 @@ impl EmuVcpu {
     fn trap_after_exit(&mut self, result: Result<(), uc_error>) -> Result<Trap, BackendError> {
         let pc = self.pc();
         match result {
-            Err(uc_error::EXCEPTION) => {
-                let (addr, access) = self
-                    .uc
-                    .get_data_mut()
-                    .last_fault
-                    .take()
-                    .unwrap_or((pc, Access::Execute));
-                Ok(Trap::Fault { addr, access })
-            }
+            Err(uc_error::EXCEPTION) => match self.uc.get_data_mut().rejection.take() {
+                Some(Rejection::Fault { addr, access }) => Ok(Trap::Fault { addr, access }),
+                Some(Rejection::Preempt) => self.interrupted(),
+                None => Ok(Trap::Fault {
+                    addr: pc,
+                    access: Access::Execute,
+                }),
+            },
             Err(error) => Err(call_error("emu_start", error)),
             // `until` is 0, so a jump to address 0 ends emulation cleanly instead of faulting.
             Ok(()) if pc == 0 => Ok(Trap::Fault {
                 addr: 0,
                 access: Access::Execute,
             }),
-            Ok(()) => {
-                self.kick.pending.store(false, Ordering::Relaxed);
-                TICK_DUE.store(false, Ordering::Relaxed);
-                // A stop without a trap is a tick or a kick: the moment to let the TLB grow,
-                // if it is full enough that QEMU would grow it.
-                let state = self.uc.get_data();
-                if state.fills_since_flush * 10 > state.tlb_entries * 7 {
-                    flush_tlb(&mut self.uc).map_err(|e| call_error("ctl_flush_tlb", e))?;
-                }
-                serial::yield_if_contended();
-                Ok(Trap::Interrupted)
-            }
+            Ok(()) => self.interrupted(),
         }
     }
+
+    /// Handles a stop for a tick or a kick: the moment to let the TLB grow, if it is full
+    /// enough that QEMU would grow it, and to let another guest thread run.
+    fn interrupted(&mut self) -> Result<Trap, BackendError> {
+        self.kick.pending.store(false, Ordering::Relaxed);
+        TICK_DUE.store(false, Ordering::Relaxed);
+        let state = self.uc.get_data();
+        if state.fills_since_flush * 10 > state.tlb_entries * 7 {
+            flush_tlb(&mut self.uc).map_err(|e| call_error("ctl_flush_tlb", e))?;
+        }
+        serial::yield_if_contended();
+        Ok(Trap::Interrupted)
+    }
+}
+
+/// The reason [`tlb_fill`] rejected a translation.
+#[derive(Clone, Copy, Debug)]
+enum Rejection {
+    /// The guest may not make this access: a fault to report.
+    Fault { addr: u64, access: Access },
+    /// A tick or a kick is due: stop before the access, then retry it.
+    Preempt,
 }
 
 /// Reads the ID registers the hwcaps are decoded from; unreadable registers count as zero.
@@ -219,30 +236,26 @@ fn read_id_registers(uc: &Unicorn<'_, HookState>) -> IdRegisters {
 
 /// Unicorn's TLB-miss hook: an identity translation with the region's permissions.
 ///
-/// NOTE: it must not stop emulation. A stop requested during a fill in the middle of a
-/// translated block restarts the block at its first instruction, so instructions before the
-/// access ran twice (dynamically linked programs crashed at random). Ticks stop the vCPU at
-/// the next syscall or interrupt instead, so a loop without either is not preempted. What a
-/// tick is for here, letting QEMU's TLB grow, is done in place: QEMU's load and store paths
-/// look their TLB entry up again after a fill, so the table may be flushed and resized
-/// during one.
+/// A due tick or kick rejects the translation rather than calling `uc_emu_stop`, which would
+/// run the instruction twice (see the module documentation). Unicorn restarts the
+/// instruction after a rejection as after a page fault, and `run` resumes the guest there.
+///
+/// NOTE: a loop that neither traps nor misses the TLB is not preempted. So a guest thread
+/// that spins on a flag set by another guest thread keeps that thread from running.
 fn tlb_fill(uc: &mut Unicorn<'_, HookState>, addr: u64, kind: MemType) -> Option<TlbEntry> {
-    if TICK_DUE.load(Ordering::Relaxed) {
-        let state = uc.get_data();
-        if state.fills_since_flush * 10 > state.tlb_entries * 7 {
-            TICK_DUE.store(false, Ordering::Relaxed);
-            if let Err(error) = flush_tlb(uc) {
-                tracing::warn!(?error, "cannot flush the TLB to let it grow");
-            }
-        }
-    }
     let state = uc.get_data_mut();
+    if state.kick.pending.load(Ordering::Relaxed) || TICK_DUE.load(Ordering::Relaxed) {
+        state.rejection = Some(Rejection::Preempt);
+        return None;
+    }
+
     state.fills_since_flush += 1;
     let access = match kind {
         MemType::WRITE => Access::Write,
         MemType::FETCH => Access::Execute,
         _ => Access::Read,
     };
+
     let prot = state.mem.translate(addr);
     let allowed = prot.is_some_and(|prot| match access {
         Access::Read => prot.read(),
@@ -250,9 +263,10 @@ fn tlb_fill(uc: &mut Unicorn<'_, HookState>, addr: u64, kind: MemType) -> Option
         Access::Execute => prot.exec(),
     });
     let Some(prot) = prot.filter(|_| allowed) else {
-        state.last_fault = Some((addr, access));
+        state.rejection = Some(Rejection::Fault { addr, access });
         return None;
     };
+
     let mut perms = UcProt::NONE;
     if prot.read() {
         perms = UcProt(perms.0 | UcProt::READ.0);
@@ -332,14 +346,14 @@ fn on_interrupt(uc: &mut Unicorn<'_, HookState>, intno: u32) {
             addr: UcRegs(uc).pc(),
             access: Access::Execute,
         },
-        excp::DATA_ABORT => {
-            let (addr, access) = uc
-                .get_data_mut()
-                .last_fault
-                .take()
-                .unwrap_or((0, Access::Read));
-            Trap::Fault { addr, access }
-        }
+        excp::DATA_ABORT => match uc.get_data_mut().rejection.take() {
+            Some(Rejection::Fault { addr, access }) => Trap::Fault { addr, access },
+            Some(Rejection::Preempt) => Trap::Interrupted,
+            None => Trap::Fault {
+                addr: 0,
+                access: Access::Read,
+            },
+        },
         excp::UDEF => Trap::Undefined,
         other => {
             tracing::debug!(
@@ -435,7 +449,8 @@ static TICK_DUE: AtomicBool = AtomicBool::new(false);
 static TICKER_PID: AtomicI32 = AtomicI32::new(0);
 static ATFORK: Once = Once::new();
 
-/// Stops emulation (from inside a hook) if a tick or a kick is due.
+/// Stops emulation if a tick or a kick is due. Only the interrupt hook may call it: the stop
+/// is then taken at the start of the next block.
 fn stop_if_requested(uc: &mut Unicorn<'_, HookState>) {
     let kicked = uc.get_data().kick.pending.load(Ordering::Relaxed);
     if !kicked && !TICK_DUE.load(Ordering::Relaxed) {

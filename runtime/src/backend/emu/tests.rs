@@ -11,6 +11,7 @@ const B_BACK: u32 = 0x17ff_ffff;
 const LDR_X1_X0: u32 = 0xf940_0001;
 const STR_X1_X0: u32 = 0xf900_0001;
 const ADD_X0_1: u32 = 0x9100_0400;
+const ADD_X1_1: u32 = 0x9100_0421;
 
 fn movz(reg: u32, imm: u16) -> u32 {
     0xd280_0000 | u32::from(imm) << 5 | reg
@@ -231,4 +232,81 @@ fn max_cpu_reports_atomics_and_fp() {
     let (hwcap, _) = vcpu.hwcaps();
     assert_ne!(hwcap & 1, 0, "FP");
     assert_ne!(hwcap & (1 << 8), 0, "ATOMICS");
+}
+
+const LDR_X0_X0: u32 = 0xf940_0000;
+
+/// A kick pending while the TLB is filled for a load must not make that load run twice:
+/// `ldr x0, [x0]` run again would load through the value it just loaded.
+#[test]
+fn kick_at_tlb_miss_runs_load_once() {
+    let (mem, mut vcpu) = machine(&[SVC, ADD_X1_1, LDR_X0_X0, ADD_X1_1, SVC]);
+    map(&mem, DATA, Prot::RW);
+    mem.write_obj(DATA, &0x6000_0000u64).expect("write data");
+    vcpu.set_x(0, DATA);
+
+    // The first run translates the code page and fills its TLB entry, so the second run's
+    // first TLB miss is the load from DATA.
+    let mut first = recorder(|_, _| TrapAction::Stop);
+    vcpu.run(&mut first).expect("first run");
+    assert_eq!(first.traps, vec![(Trap::Syscall, CODE + 4, DATA)]);
+
+    vcpu.kicker().kick();
+    let mut second = recorder(|_, _| TrapAction::Stop);
+    vcpu.run(&mut second).expect("second run");
+    assert_eq!(second.traps, vec![(Trap::Syscall, CODE + 20, 0x6000_0000)]);
+    assert_eq!(vcpu.x(1), 2);
+}
+
+/// Chases a cycle of pointers through more pages than the TLB holds, so most loads miss,
+/// while another thread kicks the vCPU again and again: every load must run exactly once.
+#[test]
+fn pointer_chase_survives_kicks() {
+    const PAGES: u64 = 1024;
+    const ROUNDS: u64 = 100_000;
+    // x0: current node, x1: loads done, x2: loads to do.
+    //   loop: ldr x0, [x0]; add x1, x1, #1; cmp x1, x2; b.ne loop; svc #0
+    let (mem, mut vcpu) = machine(&[LDR_X0_X0, ADD_X1_1, 0xeb02_003f, 0x54ff_ffa1, SVC]);
+    let base = 0x1000_0000;
+    let request = MapRequest {
+        addr: base,
+        placement: Placement::FixedReplace,
+        ..MapRequest::anon(PAGES * PAGE_SIZE, Prot::RW)
+    };
+    mem.mmap(request).expect("map the chain");
+    // Node k lives at the start of page k * 7 mod PAGES and points at node k + 1.
+    let node = |k: u64| base + (k * 7 % PAGES) * PAGE_SIZE;
+    for k in 0..PAGES {
+        mem.write_obj(node(k), &node((k + 1) % PAGES))
+            .expect("write node");
+    }
+    vcpu.set_x(0, node(0));
+    vcpu.set_x(2, ROUNDS);
+
+    let kicker = vcpu.kicker();
+    let done = Arc::new(AtomicBool::new(false));
+    let stop_kicking = done.clone();
+    let thread = std::thread::spawn(move || {
+        while !stop_kicking.load(Ordering::Relaxed) {
+            kicker.kick();
+            std::thread::sleep(Duration::from_micros(20));
+        }
+    });
+    let mut handler = recorder(|_, trap| {
+        if trap == Trap::Interrupted {
+            TrapAction::Resume
+        } else {
+            TrapAction::Stop
+        }
+    });
+    handler.keep_interrupts = true;
+    vcpu.run(&mut handler).expect("run");
+    done.store(true, Ordering::Relaxed);
+    thread.join().expect("kicker thread");
+
+    let interrupts = handler.traps.len() - 1;
+    assert!(interrupts > 0, "the kicks never stopped the loop");
+    let last = *handler.traps.last().expect("a trap");
+    assert_eq!(last, (Trap::Syscall, CODE + 20, node(ROUNDS % PAGES)));
+    assert_eq!(vcpu.x(1), ROUNDS);
 }
