@@ -249,17 +249,17 @@ pub fn waitid(
         linux::Idtype::P_PGID if upid >= 0 => (libc::P_PGID, upid as libc::id_t),
         _ => return Err(Errno::EINVAL),
     };
-    let wanted = WaitOptions::WEXITED | WaitOptions::WSTOPPED | WaitOptions::WCONTINUED;
-    let known = wanted
+    let state_changes = WaitOptions::WEXITED | WaitOptions::WSTOPPED | WaitOptions::WCONTINUED;
+    let known = state_changes
         | WaitOptions::WNOHANG
         | WaitOptions::WNOWAIT
         | WaitOptions::__WALL
         | WaitOptions::__WNOTHREAD;
-    if options.bits() & !known.bits() != 0 || !options.intersects(wanted) {
+    if options.bits() & !known.bits() != 0 || !options.intersects(state_changes) {
         return Err(Errno::EINVAL);
     }
-    let host_options =
-        (options & (wanted | WaitOptions::WNOHANG | WaitOptions::WNOWAIT)).to_host() as libc::c_int;
+    let host_options = (options & (state_changes | WaitOptions::WNOHANG | WaitOptions::WNOWAIT))
+        .to_host() as libc::c_int;
     // SAFETY: an all-zero siginfo is a valid value to pass for the host to fill.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: `info` is valid for writes for the duration of the call.

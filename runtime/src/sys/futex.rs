@@ -30,7 +30,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The deadline of a wait: `utime` is relative for FUTEX_WAIT and absolute (on the monotonic
+/// Computes the deadline of a wait: `utime` is relative for FUTEX_WAIT and absolute (on the monotonic
 /// or, with FUTEX_CLOCK_REALTIME, the real-time clock) for FUTEX_WAIT_BITSET.
 fn deadline(
     cx: &SyscallContext<'_>,
