@@ -70,6 +70,13 @@ fn single_arch_image_pull() {
     assert_eq!(attrs.uid, 0);
     carrick.assert_consistent();
 
+    // The pulled image runs, with a given command and with its own Cmd (busybox sh, which
+    // reads end-of-file from the /dev/null stdin and exits 0).
+    let stdout = carrick.ok(&["run", "--rm", &reference, "/bin/busybox", "echo", "hi"]);
+    assert_eq!(stdout, "hi\n");
+    let stdout = carrick.ok(&["run", "--rm", &reference]);
+    assert_eq!(stdout, "");
+
     let listing = carrick.ok(&["images"]);
     let row = listing
         .lines()
@@ -114,6 +121,9 @@ fn multi_arch_index_skips_amd64() {
     let carrick = Carrick::new();
     let reference = format!("{}/busybox:multi", registry.host());
     carrick.ok(&["pull", "--quiet", &reference]);
+    // The arm64 entry was chosen: its busybox runs and reports the guest machine.
+    let stdout = carrick.ok(&["run", "--rm", &reference, "/bin/busybox", "uname", "-m"]);
+    assert_eq!(stdout, "aarch64\n");
 
     let record = carrick.image(&reference).unwrap();
     assert_eq!(record["manifest"], arm64.manifest);
@@ -160,6 +170,8 @@ fn docker_manifest_list_pull() {
     let carrick = Carrick::new();
     let reference = format!("{}/busybox:list", registry.host());
     carrick.ok(&["pull", "--quiet", &reference]);
+    let stdout = carrick.ok(&["run", "--rm", &reference, "/bin/busybox", "uname", "-m"]);
+    assert_eq!(stdout, "aarch64\n");
 
     let record = carrick.image(&reference).unwrap();
     let index = std::fs::read(carrick.blob_path(record["index"].as_str().unwrap())).unwrap();
