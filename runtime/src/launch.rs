@@ -1,7 +1,8 @@
-//! Starting a guest: builds the process (address space, file system, credentials), finds
-//! the program inside the guest's root the way `execve` and a shell's PATH search do,
-//! follows `#!` lines and PT_INTERP, loads it, and runs the main thread until the process
-//! exits. `carrick run` (image or `--rootfs`) and `carrick run-elf` both come through here.
+//! Starting a guest. The launcher builds the process (address space, file system,
+//! credentials) and finds the program inside the guest's root as `execve` and a shell's PATH
+//! search do. It follows `#!` lines and PT_INTERP, loads the program, and runs the main
+//! thread until the process exits. `carrick run` (image or `--rootfs`) and
+//! `carrick run-elf` both come through here.
 
 use std::fs::File;
 use std::io;

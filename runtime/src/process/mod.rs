@@ -29,7 +29,7 @@ pub struct Process {
 }
 
 /// The part of a process that its synthetic files (/proc/self/...) read: ids, credentials,
-/// command line, auxiliary vector. The VFS holds it as its [`ProcessView`].
+/// command line, auxiliary vector. The VFS keeps it as its [`ProcessView`].
 #[derive(Debug)]
 pub struct ProcessInfo {
     mem: GuestMemory,
@@ -299,7 +299,7 @@ impl ProcessView for ProcessInfo {
     }
 }
 
-/// How a thread asked to stop, or was stopped.
+/// The reason a thread stops: its own request, or a fatal signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitRequest {
     /// `exit`: this thread only.

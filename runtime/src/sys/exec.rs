@@ -82,6 +82,8 @@ pub fn clone(
 
 /// Translates a host wait status into Linux's encoding: the layout is the same, but signal
 /// numbers differ between hosts.
+// NOTE: the core-dump bit (0x80) and the stopped marker (0x7f) are Linux's wait-status
+// encoding written here by hand; they belong in syscalls.toml with the other ABI values.
 fn linux_wait_status(status: libc::c_int) -> i32 {
     let to_linux = |host: libc::c_int| {
         linux::Signal::from_host(host).map_or(host as u32, linux::Signal::number) as i32

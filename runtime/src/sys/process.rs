@@ -83,84 +83,109 @@ pub fn getresgid(
 /// `u32::MAX` (-1) in a set*id argument means "leave unchanged".
 const UNCHANGED: u32 = u32::MAX;
 
+/// Applies `setresuid`/`setresgid` to one id family, given as real, effective, saved and
+/// file-system ids. An unprivileged caller may only pick among its current real, effective
+/// and saved ids; the file-system id follows the effective one.
+fn set_res_ids(ids: [&mut u32; 4], requested: [u32; 3], privileged: bool) -> Result<(), Errno> {
+    let [real, effective, saved, fs] = ids;
+    let current = [*real, *effective, *saved];
+    let allowed = |id: u32| id == UNCHANGED || privileged || current.contains(&id);
+    if !requested.iter().all(|&id| allowed(id)) {
+        return Err(Errno::EPERM);
+    }
+
+    let [new_real, new_effective, new_saved] = requested;
+    if new_real != UNCHANGED {
+        *real = new_real;
+    }
+    if new_effective != UNCHANGED {
+        *effective = new_effective;
+        *fs = new_effective;
+    }
+    if new_saved != UNCHANGED {
+        *saved = new_saved;
+    }
+    Ok(())
+}
+
+/// Applies `setuid`/`setgid`: a privileged caller sets all four ids, any other caller may
+/// set the effective (and file-system) id to its real or saved id.
+fn set_id(ids: [&mut u32; 4], id: u32, privileged: bool) -> Result<(), Errno> {
+    let [real, effective, saved, fs] = ids;
+    if privileged {
+        (*real, *effective, *saved, *fs) = (id, id, id, id);
+        return Ok(());
+    }
+    if id != *real && id != *saved {
+        return Err(Errno::EPERM);
+    }
+    (*effective, *fs) = (id, id);
+    Ok(())
+}
+
 #[syscall]
 pub fn setresuid(cx: &mut SyscallContext<'_>, ruid: u32, euid: u32, suid: u32) -> SysResult {
     let mut creds = cx.process.creds_mut();
-    let current = [creds.ruid, creds.euid, creds.suid];
-    let allowed = |id: u32| id == UNCHANGED || creds.is_root() || current.contains(&id);
-    if !(allowed(ruid) && allowed(euid) && allowed(suid)) {
-        return Err(Errno::EPERM);
-    }
-    if ruid != UNCHANGED {
-        creds.ruid = ruid;
-    }
-    if euid != UNCHANGED {
-        creds.euid = euid;
-        creds.fsuid = euid;
-    }
-    if suid != UNCHANGED {
-        creds.suid = suid;
-    }
+    let privileged = creds.is_root();
+    let creds = &mut *creds;
+    let ids = [
+        &mut creds.ruid,
+        &mut creds.euid,
+        &mut creds.suid,
+        &mut creds.fsuid,
+    ];
+    set_res_ids(ids, [ruid, euid, suid], privileged)?;
     Ok(0)
 }
 
 #[syscall]
 pub fn setresgid(cx: &mut SyscallContext<'_>, rgid: u32, egid: u32, sgid: u32) -> SysResult {
     let mut creds = cx.process.creds_mut();
-    let current = [creds.rgid, creds.egid, creds.sgid];
-    let root = creds.is_root();
-    let allowed = |id: u32| id == UNCHANGED || root || current.contains(&id);
-    if !(allowed(rgid) && allowed(egid) && allowed(sgid)) {
-        return Err(Errno::EPERM);
-    }
-    if rgid != UNCHANGED {
-        creds.rgid = rgid;
-    }
-    if egid != UNCHANGED {
-        creds.egid = egid;
-        creds.fsgid = egid;
-    }
-    if sgid != UNCHANGED {
-        creds.sgid = sgid;
-    }
+    let privileged = creds.is_root();
+    let creds = &mut *creds;
+    let ids = [
+        &mut creds.rgid,
+        &mut creds.egid,
+        &mut creds.sgid,
+        &mut creds.fsgid,
+    ];
+    set_res_ids(ids, [rgid, egid, sgid], privileged)?;
     Ok(0)
 }
 
 #[syscall]
 pub fn setuid(cx: &mut SyscallContext<'_>, uid: u32) -> SysResult {
     let mut creds = cx.process.creds_mut();
-    if creds.is_root() {
-        *creds = crate::sys::state::Credentials {
-            groups: creds.groups.clone(),
-            ..crate::sys::state::Credentials::new(uid, creds.rgid)
-        };
-        let gid = creds.rgid;
-        creds.egid = gid;
-        return Ok(0);
-    }
-    if uid != creds.ruid && uid != creds.suid {
-        return Err(Errno::EPERM);
-    }
-    creds.euid = uid;
-    creds.fsuid = uid;
+    let privileged = creds.is_root();
+    let creds = &mut *creds;
+    set_id(
+        [
+            &mut creds.ruid,
+            &mut creds.euid,
+            &mut creds.suid,
+            &mut creds.fsuid,
+        ],
+        uid,
+        privileged,
+    )?;
     Ok(0)
 }
 
 #[syscall]
 pub fn setgid(cx: &mut SyscallContext<'_>, gid: u32) -> SysResult {
     let mut creds = cx.process.creds_mut();
-    if creds.is_root() {
-        creds.rgid = gid;
-        creds.egid = gid;
-        creds.sgid = gid;
-        creds.fsgid = gid;
-        return Ok(0);
-    }
-    if gid != creds.rgid && gid != creds.sgid {
-        return Err(Errno::EPERM);
-    }
-    creds.egid = gid;
-    creds.fsgid = gid;
+    let privileged = creds.is_root();
+    let creds = &mut *creds;
+    set_id(
+        [
+            &mut creds.rgid,
+            &mut creds.egid,
+            &mut creds.sgid,
+            &mut creds.fsgid,
+        ],
+        gid,
+        privileged,
+    )?;
     Ok(0)
 }
 
@@ -490,4 +515,49 @@ pub fn setsid(cx: &mut SyscallContext<'_>) -> SysResult {
     let _ = cx;
     // SAFETY: setsid has no memory-safety preconditions.
     host_id_call(unsafe { libc::setsid() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setres_unprivileged_picks_current_ids() {
+        let (mut real, mut effective, mut saved, mut fs) = (1000, 1000, 2000, 1000);
+        let ids = [&mut real, &mut effective, &mut saved, &mut fs];
+        assert_eq!(
+            set_res_ids(ids, [UNCHANGED, 2000, UNCHANGED], false),
+            Ok(())
+        );
+        assert_eq!((real, effective, saved, fs), (1000, 2000, 2000, 2000));
+    }
+
+    #[test]
+    fn setres_unprivileged_rejects_new_id() {
+        let (mut real, mut effective, mut saved, mut fs) = (1000, 1000, 1000, 1000);
+        let ids = [&mut real, &mut effective, &mut saved, &mut fs];
+        assert_eq!(
+            set_res_ids(ids, [0, UNCHANGED, UNCHANGED], false),
+            Err(Errno::EPERM)
+        );
+        assert_eq!((real, effective, saved, fs), (1000, 1000, 1000, 1000));
+    }
+
+    #[test]
+    fn setid_privileged_sets_all_four() {
+        let (mut real, mut effective, mut saved, mut fs) = (0, 0, 0, 0);
+        let ids = [&mut real, &mut effective, &mut saved, &mut fs];
+        assert_eq!(set_id(ids, 65534, true), Ok(()));
+        assert_eq!((real, effective, saved, fs), (65534, 65534, 65534, 65534));
+    }
+
+    #[test]
+    fn setid_unprivileged_sets_effective_only() {
+        let (mut real, mut effective, mut saved, mut fs) = (1000, 2000, 2000, 2000);
+        let ids = [&mut real, &mut effective, &mut saved, &mut fs];
+        assert_eq!(set_id(ids, 1000, false), Ok(()));
+        assert_eq!((real, effective, saved, fs), (1000, 1000, 2000, 1000));
+        let ids = [&mut real, &mut effective, &mut saved, &mut fs];
+        assert_eq!(set_id(ids, 0, false), Err(Errno::EPERM));
+    }
 }
