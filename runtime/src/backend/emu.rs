@@ -12,15 +12,16 @@
 //!   (or a kick) at its next syscall or TLB miss and stops there. Each stop flushes the TLB
 //!   when QEMU would grow it (QEMU only resizes its TLB on a flush and starts with 256
 //!   entries), and gives the trap handler a chance to switch guest threads.
-//! - Only some stops are safe. Unicorn 2.1.5 checks for a stop request at the start of
-//!   every translated block and again after every guest load and store. A stop taken after
-//!   a load or store rewinds the PC to that instruction, but its access and any register it
-//!   wrote have already happened. The instruction then runs again when the guest resumes,
-//!   so `ldr x0, [x0]` loads through the value it loaded. `uc_emu_stop` called from another
-//!   thread or from the TLB-fill hook is taken at such a check. So the interrupt hook stops
-//!   with `uc_emu_stop`, which takes effect at the start of the next block, and
-//!   [`tlb_fill`] rejects the translation instead. Unicorn handles that like a page fault:
-//!   the access has not happened, and the instruction restarts from the beginning.
+//! - Only some stops are safe. Published Unicorn 2.1.5 checks for a stop request at the start
+//!   of every translated block and again after every guest load and store. A stop taken
+//!   after a load or store rewinds the PC to that instruction, but its access and any
+//!   register it wrote have already happened, so the instruction runs twice. The Unicorn
+//!   carrick builds (third_party/README.md) checks only at the start of a block while no
+//!   memory hook is installed, which also makes the check an inline load and branch instead
+//!   of a helper call. The interrupt hook stops with `uc_emu_stop`, which takes effect at the
+//!   start of the next block, and [`tlb_fill`] rejects the translation instead of stopping:
+//!   Unicorn handles that like a page fault, and the instruction restarts from the
+//!   beginning.
 //! - Only one thread of the process emulates at a time (see [`serial`]); a trap handler
 //!   wraps host calls that may wait in [`blocking`] so other guest threads run meanwhile.
 //! - A vCPU compares [`GuestMemory::epochs`] with the values it last saw after every trap and
@@ -241,7 +242,9 @@ fn read_id_registers(uc: &Unicorn<'_, HookState>) -> IdRegisters {
 /// instruction after a rejection as after a page fault, and `run` resumes the guest there.
 ///
 /// NOTE: a loop that neither traps nor misses the TLB is not preempted. So a guest thread
-/// that spins on a flag set by another guest thread keeps that thread from running.
+/// that spins on a flag set by another guest thread keeps that thread from running. Since
+/// the block-start check is all the patched Unicorn has, `uc_emu_stop` from the ticker
+/// thread would now be safe too; the kick does not use it yet.
 fn tlb_fill(uc: &mut Unicorn<'_, HookState>, addr: u64, kind: MemType) -> Option<TlbEntry> {
     let state = uc.get_data_mut();
     if state.kick.pending.load(Ordering::Relaxed) || TICK_DUE.load(Ordering::Relaxed) {
