@@ -7,7 +7,8 @@
 //! until the thread exits, dispatching each `svc #0` through [`crate::sys::dispatch`] and
 //! turning faults into the signal Linux would deliver.
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock};
 
 use crate::backend::{Registers, Trap, TrapAction, TrapHandler, Vcpu};
 use crate::compat::CompatLog;
@@ -238,10 +239,31 @@ fn nul_joined(strings: &[Vec<u8>]) -> Vec<u8> {
         .collect()
 }
 
-/// The calling host process's id.
+/// The host process's id, once asked for; 0 before that and in a fresh fork child.
+static HOST_PID: AtomicI32 = AtomicI32::new(0);
+static HOST_PID_ATFORK: Once = Once::new();
+
+/// The calling host process's id. Guests ask for it often (`getpid`, `/proc/self`), and it
+/// changes only in a fork child, so it is cached and the cache is dropped in every child.
 fn host_pid() -> i32 {
+    let pid = HOST_PID.load(Ordering::Relaxed);
+    if pid != 0 {
+        return pid;
+    }
+    HOST_PID_ATFORK.call_once(|| {
+        // SAFETY: registers a plain function that only stores to an atomic in the child.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(forget_host_pid));
+        }
+    });
     // SAFETY: getpid has no preconditions and cannot fail.
-    unsafe { libc::getpid() }
+    let pid = unsafe { libc::getpid() };
+    HOST_PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+extern "C" fn forget_host_pid() {
+    HOST_PID.store(0, Ordering::Relaxed);
 }
 
 impl ProcessView for ProcessInfo {
