@@ -6,7 +6,8 @@
 #   rootfs/       a copy of that tree with python3.11 and the libraries it links added.
 #                 It also gets Debian's static busybox (/usr/bin/busybox), ruff's static
 #                 musl build (/usr/local/bin/ruff) and the test data under /real. Every
-#                 file this script adds has a fixed modification time.
+#                 file this script adds, the root directory and each entry of it have a
+#                 fixed modification time.
 #   debs/         the downloaded .debs and the ruff wheel
 # rootfs/ is rebuilt whenever this script changes; debootstrap/ only when it is missing.
 # Runs as root (debootstrap creates device nodes), or through sudo. DEBIAN_MIRROR overrides
@@ -105,6 +106,15 @@ staging="$cache/rootfs.tmp"
 # and the .debs (about 29 MB for bookworm minbase) would only grow the oracle's initramfs.
 "${sudo_cmd[@]}" rm -rf "$staging/debootstrap" "$staging"/var/cache/apt/archives/*.deb
 
+# When debootstrap (1.0.128) runs in a Docker container, it replaces base-files' /proc
+# directory with a symlink to /proc. The oracle cannot mount proc there, because a symlink
+# to itself does not resolve. Restore the directory as base-files ships it, so that the
+# tree does not depend on the host that built it.
+if [ -L "$staging/proc" ]; then
+  "${sudo_cmd[@]}" rm "$staging/proc"
+  "${sudo_cmd[@]}" install -d -m 0755 -o root -g root "$staging/proc"
+fi
+
 # base-passwd's maintainer script creates these from its templates in stage two; without
 # them programs print numeric owners.
 "${sudo_cmd[@]}" cp "$staging/usr/share/base-passwd/passwd.master" "$staging/etc/passwd"
@@ -175,6 +185,12 @@ printf '%s\n' \
 "${sudo_cmd[@]}" chmod 0600 "$data/private.txt"
 # Children first, so that setting a file's time does not change its directory's afterwards.
 "${sudo_cmd[@]}" find "$staging/real" -depth -exec touch -h -d "$fixed_time" {} +
+
+# `ls -la /` shows the root and its entries, which debootstrap and the steps above created
+# or changed on the day of the build. Fixed times keep that listing the same across builds,
+# and a time more than six months old makes ls print the year, not the time of day.
+"${sudo_cmd[@]}" find "$staging" -mindepth 1 -maxdepth 1 -exec touch -h -d "$fixed_time" {} +
+"${sudo_cmd[@]}" touch -d "$fixed_time" "$staging"
 
 "${sudo_cmd[@]}" rm -rf "$rootfs"
 "${sudo_cmd[@]}" mv "$staging" "$rootfs"

@@ -29,8 +29,15 @@ real_umask=022
 real_timeout="${REAL_TIMEOUT:-60}"
 # Working directory of `elf` commands inside the tree. `rootfs` commands run in /.
 elf_cwd=/real/data
-# The program that runs the oracle's /init and its applets, taken from the fixture tree.
+# The program that runs the oracle's init script and its applets, taken from the fixture tree.
 oracle_busybox=/usr/bin/busybox
+# The oracle's init script (the kernel's rdinit=). It is the only file the oracle adds to
+# the tree, and a file in an existing directory leaves `ls -la /` unchanged: the kernel
+# restores each archived directory's time once the initramfs is unpacked.
+oracle_init=/real/oracle-init
+# The kernel file systems the init script mounts, as TYPE:DIRECTORY. Their mount points in
+# / get the boot's link counts, sizes and times, which the ls-mounts filter masks.
+oracle_mounts=(proc:/proc sysfs:/sys devtmpfs:/dev)
 
 usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
@@ -80,8 +87,8 @@ load_commands() {
       *) echo "$where: invalid stdin '$stdin': expected - or an absolute path in the tree" >&2; exit 2 ;;
     esac
     case "$filter" in
-      - | ls-dirs) ;;
-      *) echo "$where: invalid filter '$filter' (known: -, ls-dirs)" >&2; exit 2 ;;
+      - | ls-dirs | ls-mounts) ;;
+      *) echo "$where: invalid filter '$filter' (known: -, ls-dirs, ls-mounts)" >&2; exit 2 ;;
     esac
     split_words "$text" "$where"
     if [ "$kind" = elf ] && [ "${words[0]:0:1}" != / ]; then
@@ -131,15 +138,37 @@ command_cwd() {
 apply_filter() {
   case "$1" in
     -) cat ;;
-    ls-dirs)
-      awk '
-        /^total [0-9]+$/ { print "total (blocks depend on the filesystem)"; next }
-        { $1 = $1 }
-        /^d/ && NF >= 5 { $5 = "(dir size)" }
-        { print }
-      '
+    ls-dirs) filter_ls_long "" ;;
+    ls-mounts)
+      # The mount points are directories in /, so ls lists them by their last component.
+      local mount names=()
+      for mount in "${oracle_mounts[@]}"; do
+        names+=("${mount##*/}")
+      done
+      filter_ls_long "${names[*]}"
       ;;
   esac
+}
+
+# Masks the `total` line and the directory sizes of `ls -l` output on stdin and collapses
+# runs of spaces, which those sizes change. The directories named in $1 (separated by
+# spaces) also get placeholders for their link count and time.
+filter_ls_long() {
+  awk -v mounts="$1" '
+    BEGIN {
+      count = split(mounts, names, " ")
+      for (i = 1; i <= count; i++) mounted[names[i]] = 1
+    }
+    /^total [0-9]+$/ { print "total (blocks depend on the filesystem)"; next }
+    { $1 = $1 }
+    # Mode, links, owner, group, size, two or three fields of time (by --time-style), name.
+    /^d/ && NF >= 8 && ($NF in mounted) {
+      print $1, "(links)", $3, $4, "(dir size)", "(time)", $NF
+      next
+    }
+    /^d/ && NF >= 5 { $5 = "(dir size)" }
+    { print }
+  '
 }
 
 # Exits with a message unless every argument names a command.
@@ -200,15 +229,16 @@ record() {
   work="$(mktemp -d "${TMPDIR:-/tmp}/carrick-real-oracle.XXXXXX")"
   # shellcheck disable=SC2064 # expand $work now: it is local to this function
   trap "rm -rf '$work'" EXIT
-  write_oracle_init "$work/extra" "${names[@]}"
+  write_oracle_init "$work/extra$oracle_init" "${names[@]}"
 
   # Two concatenated newc archives, which the kernel unpacks in order: the fixture tree
-  # unchanged, then /init and /oracle. The kernel also accepts uncompressed archives, so
+  # unchanged, then the init script alone, without its directory, whose archived mode and
+  # time would replace the tree's. The kernel also accepts uncompressed archives, so
   # neither the host nor the emulated guest spends time on gzip.
   local started=$SECONDS
   {
     (cd "$rootfs" && find . | LC_ALL=C sort | cpio -o -H newc --quiet)
-    (cd "$work/extra" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet)
+    (cd "$work/extra" && echo ".$oracle_init" | cpio -o -H newc --quiet)
   } >"$work/initramfs.cpio"
   local packed=$((SECONDS - started))
 
@@ -220,7 +250,7 @@ record() {
   started=$SECONDS
   if ! timeout 900 qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -m 2048 -smp 2 \
     -nographic -no-reboot -nic none -kernel "$toolchain_dir/kernel/Image" \
-    -initrd "$work/initramfs.cpio" -append 'console=ttyAMA0 quiet panic=-1' \
+    -initrd "$work/initramfs.cpio" -append "console=ttyAMA0 quiet panic=-1 rdinit=$oracle_init" \
     </dev/null >"$console" 2>&1; then
     cp "$console" "$kept_console"
     echo "real-programs: qemu-system-aarch64 failed or timed out after 900 s; last console" \
@@ -231,7 +261,7 @@ record() {
   tr -d '\r' <"$console" >"$work/console.txt"
   if ! grep -qx '==real end==' "$work/console.txt"; then
     cp "$work/console.txt" "$kept_console"
-    echo "real-programs: the guest did not reach the end of /init; last console lines" \
+    echo "real-programs: the guest did not reach the end of $oracle_init; last console lines" \
       "(full log: $kept_console):" >&2
     tail -n 40 "$work/console.txt" >&2
     exit 1
@@ -289,12 +319,39 @@ record() {
   return "$failed"
 }
 
-# Writes /init and /oracle/commands for commands $2... into directory $1.
+# Writes the oracle's init script, which runs commands $2..., to file $1.
 write_oracle_init() {
-  local extra="$1" name cwd stdin
+  local script="$1" name cwd stdin mount
   shift
-  mkdir -p "$extra/oracle/out"
+  mkdir -p "$(dirname "$script")"
+
+  # The script mounts the kernel file systems, then runs each command in its working
+  # directory under `env -i` with the shared environment and prints stdout and stderr
+  # base64-framed on the console. The output files live in devtmpfs, so that writing them
+  # changes no directory of the tree.
+  local bb="$oracle_busybox" out=/dev/oracle-out
   {
+    echo "#!$bb sh"
+    for mount in "${oracle_mounts[@]}"; do
+      echo "$bb mount -t ${mount%%:*} ${mount%%:*} ${mount#*:}"
+    done
+    cat <<EOF
+echo 1 4 1 7 > /proc/sys/kernel/printk
+umask $real_umask
+run_one() {
+  name=\$1 cwd=\$2 stdin=\$3
+  shift 3
+  (cd "\$cwd" && exec $bb timeout -s KILL $real_timeout $bb env -i ${real_env[*]} "\$@") \
+    <"\$stdin" >$out.stdout 2>$out.stderr
+  status=\$?
+  echo "==real \$name stdout=="
+  $bb base64 $out.stdout
+  echo "==real \$name stderr=="
+  $bb base64 $out.stderr
+  echo "==real \$name exit=\$status=="
+}
+echo "==real begin=="
+EOF
     for name in "$@"; do
       command_argv "$name"
       cwd="$(command_cwd "$name")"
@@ -302,36 +359,10 @@ write_oracle_init() {
       [ "$stdin" = - ] && stdin=/dev/null
       echo "run_one $(shell_quote "$name" "$cwd" "$stdin" "${argv[@]}")"
     done
-  } >"$extra/oracle/commands"
-
-  # /init runs each command in its working directory under `env -i` with the shared
-  # environment, and prints stdout and stderr base64-framed on the console.
-  local bb="$oracle_busybox"
-  cat >"$extra/init" <<EOF
-#!$bb sh
-$bb mount -t proc proc /proc
-$bb mount -t sysfs sysfs /sys
-$bb mount -t devtmpfs devtmpfs /dev
-echo 1 4 1 7 > /proc/sys/kernel/printk
-umask $real_umask
-run_one() {
-  name=\$1 cwd=\$2 stdin=\$3
-  shift 3
-  (cd "\$cwd" && exec $bb timeout -s KILL $real_timeout $bb env -i ${real_env[*]} "\$@") \
-    <"\$stdin" >/oracle/out/stdout 2>/oracle/out/stderr
-  status=\$?
-  echo "==real \$name stdout=="
-  $bb base64 /oracle/out/stdout
-  echo "==real \$name stderr=="
-  $bb base64 /oracle/out/stderr
-  echo "==real \$name exit=\$status=="
-}
-echo "==real begin=="
-. /oracle/commands
-echo "==real end=="
-$bb poweroff -f
-EOF
-  chmod 0755 "$extra/init"
+    echo 'echo "==real end=="'
+    echo "$bb poweroff -f"
+  } >"$script"
+  chmod 0755 "$script"
 }
 
 # --- check ----------------------------------------------------------------------------

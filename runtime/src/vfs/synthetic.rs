@@ -124,6 +124,9 @@ impl SynthNode {
     /// The status shown for the node. Like procfs, files report size 0.
     pub fn stat(&self, kind: SynthKind, rel: &[Vec<u8>], ids: (u32, u32)) -> Stat {
         let (type_bits, permissions) = match self {
+            // On Linux, root may write to devtmpfs directories but not to procfs or the sysfs
+            // root. NOTE: creating a file in carrick's /dev fails with ENOENT despite the mode.
+            SynthNode::Dir if kind == SynthKind::Dev => (mode::S_IFDIR, 0o755),
             SynthNode::Dir => (mode::S_IFDIR, 0o555),
             SynthNode::File(_) => (mode::S_IFREG, 0o444),
             SynthNode::Symlink(_) | SynthNode::FdLink { .. } => (mode::S_IFLNK, 0o777),

@@ -639,6 +639,13 @@ fn synthetic_files_through_vfs() {
     assert_eq!(names(&vfs, "/"), [".", "..", "dev", "proc", "sys"]);
     let stat = vfs.stat(&root, b"/dev/zero", true).unwrap();
     assert_eq!(stat.file_type(), FileType::CharDevice);
+    // The modes of the mount points as Linux 6.1 shows them (devtmpfs, procfs, sysfs).
+    let dev = vfs.stat(&root, b"/dev", true).unwrap();
+    assert_eq!(dev.mode, mode::S_IFDIR | 0o755);
+    let proc = vfs.stat(&root, b"/proc", true).unwrap();
+    assert_eq!(proc.mode, mode::S_IFDIR | 0o555);
+    let sys = vfs.stat(&root, b"/sys", true).unwrap();
+    assert_eq!(sys.mode, mode::S_IFDIR | 0o555);
     assert_eq!(error_of(vfs.mkdir(&root, b"/proc/x", 0o755)), libc::ENOENT);
     let write = OpenOptions {
         write: true,
