@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks carrick (release build, emu backend) against qemu-aarch64 on the same static
 # arm64 guests, in one run with hyperfine: a register loop, random read-modify-write over
-# 64 MiB, one million getppid calls, 50 starts of a static program that exits at once, and
-# busybox sha256sum over a 64 MiB file. Each guest's output is compared between the two
-# runtimes before timing. Writes target/bench/results.md (a markdown table with wall-clock
-# and CPU-time ratios carrick/qemu) and prints it. CPU time varies less than wall-clock
-# time when other jobs share the machine.
+# 64 MiB, one million getpid calls, one million getppid calls, 50 starts of a static program
+# that exits at once, and busybox sha256sum over a 64 MiB file. Each guest's output is
+# compared between the two runtimes before timing. Writes target/bench/results.md (a
+# markdown table with wall-clock and CPU-time ratios carrick/qemu) and prints it. CPU time
+# varies less than wall-clock time when other jobs share the machine.
 #
 # Usage: scripts/bench.sh [RUNS]   (RUNS: hyperfine runs per command, default 5)
 # Needs: aarch64-linux-gnu-gcc, qemu-aarch64, hyperfine, python3 (scripts/setup.sh), and
@@ -28,7 +28,7 @@ echo "bench: building carrick (release)"
 cargo build --release --quiet -p carrick --manifest-path "$root/Cargo.toml"
 carrick="$root/target/release/carrick"
 
-for name in cpu mem syscalls true; do
+for name in cpu mem syscalls getppid true; do
   if [ ! -x "$out/$name" ] || [ "$root/bench/$name.c" -nt "$out/$name" ]; then
     aarch64-linux-gnu-gcc -O2 -static -o "$out/$name" "$root/bench/$name.c"
   fi
@@ -51,6 +51,7 @@ benchmarks=(
   "cpu|./cpu|1.1"
   "memory|./mem|1.5"
   "syscalls|./syscalls|0.5"
+  "getppid|./getppid|-"
   "startup|./true|1.0"
   "sha256sum|./busybox/bin/busybox sha256sum data-64m.bin|-"
 )
@@ -85,7 +86,7 @@ python3 - "$out" <<'PY'
 import json, pathlib, platform, subprocess, sys
 
 out = pathlib.Path(sys.argv[1])
-targets = {"cpu": "1.1", "memory": "1.5", "syscalls": "0.5", "startup": "1.0", "sha256sum": "-"}
+targets = {"cpu": "1.1", "memory": "1.5", "syscalls": "0.5", "getppid": "-", "startup": "1.0", "sha256sum": "-"}
 rows = ["| benchmark | carrick wall (s) | qemu wall (s) | wall ratio | carrick CPU (s) | qemu CPU (s) | CPU ratio | target |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
 for name, target in targets.items():
