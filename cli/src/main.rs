@@ -129,7 +129,10 @@ fn started() -> std::time::Instant {
 
 fn main() -> ExitCode {
     started();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     init_logging(&cli.log);
 
     let result = match &cli.command {
@@ -149,6 +152,65 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_CARRICK_ERROR)
         }
     }
+}
+
+/// Reports a command line clap rejected on one line, with clap's tip and where to find the
+/// usage, and exits 125 as Docker does. `--help` and `--version` print as usual and exit 0,
+/// and `carrick` alone prints the help and exits 125.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => match error.print() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(EXIT_CARRICK_ERROR),
+        },
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            ExitCode::from(EXIT_CARRICK_ERROR)
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            eprintln!("carrick: {}", one_line_usage_error(&rendered));
+            ExitCode::from(EXIT_CARRICK_ERROR)
+        }
+    }
+}
+
+/// Folds clap's rendered error (the error, blank lines, tips, the usage and a pointer to
+/// `--help`) into one line: the error, its tips, then the `--help` pointer.
+fn one_line_usage_error(rendered: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut help = None;
+    let mut in_usage = false;
+    for line in rendered.lines().map(str::trim) {
+        if line.is_empty() {
+            in_usage = false;
+            continue;
+        }
+        if line.starts_with("Usage:") {
+            in_usage = true;
+            continue;
+        }
+        if in_usage {
+            continue;
+        }
+        if let Some(pointer) = line.strip_prefix("For more information, ") {
+            help = Some(pointer.trim_end_matches('.'));
+            continue;
+        }
+        let line = line.strip_prefix("error: ").unwrap_or(line);
+        // A line that ends in a colon introduces the lines below it, such as the missing
+        // arguments. Other lines are separate sentences.
+        match parts.last_mut() {
+            Some(last) if last.ends_with(':') => *last = format!("{last} {line}"),
+            _ => parts.push(line.to_string()),
+        }
+    }
+    let mut message = parts.join("; ");
+    if let Some(help) = help {
+        message.push_str(&format!(" ({help})"));
+    }
+    message
 }
 
 fn init_logging(filter: &str) {

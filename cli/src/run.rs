@@ -244,6 +244,14 @@ fn image_spec(args: &RunArgs) -> Result<(LaunchSpec, Option<(Store, String)>)> {
 
 /// Checks the options that can fail (volumes, working directory, env files) up front.
 fn check_options(args: &RunArgs) -> Result<()> {
+    // The trailing words take hyphens so the command's own flags pass through, which would
+    // also make a mistyped carrick flag the image name.
+    if let Some(first) = args.args.first() {
+        let first = first.to_string_lossy();
+        if first.len() > 1 && first.starts_with('-') {
+            bail!("unknown flag {first:?} for run (try 'carrick run --help')");
+        }
+    }
     for volume in &args.volumes {
         parse_volume(volume)?;
     }
