@@ -134,6 +134,19 @@ fn duplicate_name_rejected() {
 }
 
 #[test]
+fn duplicate_constant_rejected() {
+    let constant = "[[constant]]\nname = \"PATH_MAX\"\nvalue = 4096\ntype = \"i32\"\n";
+    let text = with_row(&format!("{constant}\n{constant}"));
+    let found = problems(&text);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("duplicate constant PATH_MAX (first on line")),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn overlapping_bits_rejected() {
     let text = GOOD.replace(
         "{ name = \"O_CLOEXEC\", value = 0o2000000 },",

@@ -48,6 +48,7 @@ pub fn validate(table: &Table, source: &Source) -> Result<Layouts, Vec<Diagnosti
     let layouts = check_structs(table, source, &mut problems);
     check_flags(table, source, &mut problems);
     check_errno_and_signals(table, source, &mut problems);
+    check_constants(table, source, &mut problems);
     if problems.is_empty() {
         Ok(layouts)
     } else {
@@ -390,6 +391,21 @@ fn check_flags(table: &Table, source: &Source, problems: &mut Vec<Diagnostic>) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Each constant becomes one item of the generated module, so names must be unique.
+fn check_constants(table: &Table, source: &Source, problems: &mut Vec<Diagnostic>) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for row in &table.constant {
+        let line = source.line(row.span().start);
+        let name = &row.get_ref().name;
+        if let Some(first) = names.insert(name, line) {
+            problems.push(source.at(
+                line,
+                format!("duplicate constant {name} (first on line {first})"),
+            ));
         }
     }
 }
