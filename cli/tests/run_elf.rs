@@ -171,3 +171,15 @@ fn bad_files_are_rejected() {
     assert_eq!(output.status.code(), Some(127));
     assert!(stderr(&output).contains("/nonexistent/program"));
 }
+
+/// glibc's posix_spawn goes through clone3 with a separate stack, and fork through clone.
+#[test]
+fn posix_spawn_and_fork_report_status() {
+    let spawn = guest("spawn", &[]);
+    let output = run(&[spawn.as_os_str()]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "child_arg=spawned\nspawn_ok=true\nspawn_waited=true\nspawn_status=5\nfork_status=9\n"
+    );
+}

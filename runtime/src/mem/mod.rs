@@ -703,6 +703,47 @@ impl GuestMemory {
             .map_err(MmError::from_host)
     }
 
+    /// Writes into `out` one byte per page of `[addr, addr + out.len() pages)`, 1 where the
+    /// page is resident in host memory and 0 where it is not, as `mincore` reports them.
+    /// Fails with `NoMemory` when part of the range is not mapped.
+    pub fn residency(&self, addr: u64, out: &mut [u8]) -> Result<(), MmError> {
+        let len = (out.len() as u64)
+            .checked_mul(PAGE_SIZE)
+            .ok_or(MmError::NoMemory)?;
+        let end = addr.checked_add(len).ok_or(MmError::NoMemory)?;
+        if addr % PAGE_SIZE != 0 {
+            return Err(MmError::Invalid);
+        }
+        if end > GUEST_LIMIT {
+            return Err(MmError::NoMemory);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let state = self.state();
+        if !state.map.is_covered(addr, end) {
+            return Err(MmError::NoMemory);
+        }
+        // SAFETY: the range is inside the reservation (end <= GUEST_LIMIT), which stays mapped
+        // in the host while `self` lives, and mincore writes exactly one byte per page of it
+        // into `out`, which has that many bytes.
+        let status = unsafe {
+            libc::mincore(
+                self.inner.host.host_ptr(addr).cast(),
+                len as usize,
+                out.as_mut_ptr().cast(),
+            )
+        };
+        if status != 0 {
+            return Err(MmError::from_host(io::Error::last_os_error()));
+        }
+        // The host may set bits other than the lowest; Linux reports 0 or 1.
+        for byte in out.iter_mut() {
+            *byte &= 1;
+        }
+        Ok(())
+    }
+
     /// Resizes or moves a mapping as `mremap` does and returns its new address.
     pub fn mremap(
         &self,

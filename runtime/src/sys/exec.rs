@@ -11,7 +11,7 @@ use carrick_macros::syscall;
 use crate::linux::{self, CloneFlags, Errno, Rusage, Timeval, WaitOptions};
 use crate::loader::{self, AuxInfo, Program};
 use crate::sys::files::vfs;
-use crate::sys::{CStrPtr, GuestAddr, StrArrayPtr, SysResult, SyscallContext, UserPtr};
+use crate::sys::{CStrPtr, GuestAddr, StrArrayPtr, SysResult, SyscallContext, UserBuf, UserPtr};
 
 /// Clone flags a new process may carry; the rest need threads or namespaces.
 fn supported_process_flags() -> CloneFlags {
@@ -35,6 +35,7 @@ pub fn clone(
     // vfork (CLONE_VM | CLONE_VFORK) runs as a fork: the child gets a copy of memory instead
     // of sharing it, which vfork callers (posix_spawn, shells) tolerate because the child
     // only calls execve or _exit.
+    check_flag_combinations(clone_flags)?;
     let vfork = clone_flags.contains(CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK);
     let flags = if vfork {
         clone_flags & !CloneFlags::CLONE_VM
@@ -78,6 +79,127 @@ pub fn clone(
         cx.regs.set_tpidr_el0(tls.0);
     }
     Ok(0)
+}
+
+/// Rejects flag combinations Linux refuses for clone and clone3 alike (EINVAL), before any
+/// flag carrick does not support gets ENOSYS.
+fn check_flag_combinations(flags: CloneFlags) -> Result<(), Errno> {
+    let both = |a: CloneFlags, b: CloneFlags| flags.contains(a | b);
+    if both(CloneFlags::CLONE_NEWNS, CloneFlags::CLONE_FS)
+        || both(CloneFlags::CLONE_NEWUSER, CloneFlags::CLONE_FS)
+    {
+        return Err(Errno::EINVAL);
+    }
+    if flags.contains(CloneFlags::CLONE_THREAD) && !flags.contains(CloneFlags::CLONE_SIGHAND) {
+        return Err(Errno::EINVAL);
+    }
+    if flags.contains(CloneFlags::CLONE_SIGHAND) && !flags.contains(CloneFlags::CLONE_VM) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// Most entries clone3's set_tid may have: MAX_PID_NS_LEVEL, which is kernel-internal and
+/// so not in the ABI table, whose values are checked against the uapi headers.
+const MAX_SET_TID: u64 = 32;
+
+#[syscall]
+pub fn clone3(cx: &mut SyscallContext<'_>, uargs: UserBuf, size: u64) -> SysResult {
+    let args = read_clone_args(cx, uargs, size)?;
+    let flags = CloneFlags(args.flags);
+
+    // The flags word of clone3 has no exit signal in its low byte, and CLONE_DETACHED is
+    // unused, so both must be zero. Only CLONE_NEWTIME (0x80) may appear there.
+    let clone3_known = CloneFlags(u64::from(u32::MAX))
+        | CloneFlags::CLONE_CLEAR_SIGHAND
+        | CloneFlags::CLONE_INTO_CGROUP;
+    let reserved = CloneFlags::CLONE_DETACHED.bits()
+        | (CloneFlags::CSIGNAL.bits() & !CloneFlags::CLONE_NEWTIME.bits());
+    if args.flags & !clone3_known.bits() != 0 || args.flags & reserved != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if args.exit_signal & !CloneFlags::CSIGNAL.bits() != 0 || args.exit_signal > linux::_NSIG {
+        return Err(Errno::EINVAL);
+    }
+    if args.set_tid_size > MAX_SET_TID || (args.set_tid == 0) != (args.set_tid_size == 0) {
+        return Err(Errno::EINVAL);
+    }
+    let full_size = std::mem::size_of::<linux::CloneArgs>() as u64;
+    if flags.contains(CloneFlags::CLONE_INTO_CGROUP)
+        && (args.cgroup > i32::MAX as u64 || size < full_size)
+    {
+        return Err(Errno::EINVAL);
+    }
+    if flags.contains(CloneFlags::CLONE_SIGHAND | CloneFlags::CLONE_CLEAR_SIGHAND) {
+        return Err(Errno::EINVAL);
+    }
+    if flags.intersects(CloneFlags::CLONE_THREAD | CloneFlags::CLONE_PARENT)
+        && args.exit_signal != 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    // The stack is its lowest address and a size; the child starts at its top.
+    let newsp = match (args.stack, args.stack_size) {
+        (0, 0) => 0,
+        (0, _) | (_, 0) => return Err(Errno::EINVAL),
+        (stack, stack_size) => stack.checked_add(stack_size).ok_or(Errno::EINVAL)?,
+    };
+    if args.set_tid != 0
+        || flags.intersects(CloneFlags::CLONE_CLEAR_SIGHAND | CloneFlags::CLONE_INTO_CGROUP)
+    {
+        tracing::debug!(flags = %flags, "clone3 with set_tid, CLONE_CLEAR_SIGHAND or a cgroup");
+        return Err(Errno::ENOSYS);
+    }
+
+    clone(
+        cx,
+        flags | CloneFlags(args.exit_signal),
+        GuestAddr(newsp),
+        GuestAddr(args.parent_tid),
+        GuestAddr(args.tls),
+        GuestAddr(args.child_tid),
+    )
+}
+
+/// Copies clone3's argument the way the kernel does: at least the first version's fields,
+/// at most a page, and any bytes past the fields of the newest version must be zero.
+fn read_clone_args(
+    cx: &mut SyscallContext<'_>,
+    uargs: UserBuf,
+    size: u64,
+) -> Result<linux::CloneArgs, Errno> {
+    if size > crate::mem::PAGE_SIZE {
+        return Err(Errno::E2BIG);
+    }
+    if size < linux::CLONE_ARGS_SIZE_VER0 {
+        return Err(Errno::EINVAL);
+    }
+    let bytes = uargs.read(cx.mem(), size as usize)?;
+    let full_size = std::mem::size_of::<linux::CloneArgs>();
+    if bytes.iter().skip(full_size).any(|&byte| byte != 0) {
+        return Err(Errno::E2BIG);
+    }
+    let mut words = [0u64; 11];
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut raw = [0u8; 8];
+        raw.copy_from_slice(chunk);
+        *word = u64::from_le_bytes(raw);
+    }
+    let [flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup] =
+        words;
+    Ok(linux::CloneArgs {
+        flags,
+        pidfd,
+        child_tid,
+        parent_tid,
+        exit_signal,
+        stack,
+        stack_size,
+        tls,
+        set_tid,
+        set_tid_size,
+        cgroup,
+    })
 }
 
 /// Translates a host wait status into Linux's encoding: the layout is the same, but signal

@@ -47,6 +47,11 @@ pub fn mmap(
     fd: i32,
     off: i64,
 ) -> SysResult {
+    // arm64 rejects an offset that is not page aligned before it looks at anything else,
+    // even for anonymous mappings, which ignore the offset.
+    if off.rem_euclid(crate::mem::PAGE_SIZE as i64) != 0 {
+        return Err(Errno::EINVAL);
+    }
     let map_type = flags & MmapFlags::MAP_TYPE;
     let shared = match map_type {
         MmapFlags::MAP_PRIVATE => false,
@@ -180,6 +185,35 @@ pub fn madvise(
         | MadviseAdvice::MADV_PAGEOUT => Ok(0),
         _ => Err(Errno::EINVAL),
     }
+}
+
+#[syscall]
+pub fn mincore(
+    cx: &mut SyscallContext<'_>,
+    start: GuestAddr,
+    len: u64,
+    vec: GuestAddr,
+) -> SysResult {
+    const PAGES_PER_CHUNK: u64 = 4096;
+    if start.0 % crate::mem::PAGE_SIZE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let pages = len.div_ceil(crate::mem::PAGE_SIZE);
+    let mut chunk = Vec::new();
+    let mut done = 0;
+    while done < pages {
+        let count = (pages - done).min(PAGES_PER_CHUNK);
+        chunk.resize(count as usize, 0);
+        let addr = done
+            .checked_mul(crate::mem::PAGE_SIZE)
+            .and_then(|offset| start.0.checked_add(offset))
+            .ok_or(Errno::ENOMEM)?;
+        cx.mem().residency(addr, &mut chunk)?;
+        let out = vec.0.checked_add(done).ok_or(Errno::EFAULT)?;
+        cx.mem().write(out, &chunk).map_err(|_| Errno::EFAULT)?;
+        done += count;
+    }
+    Ok(0)
 }
 
 #[syscall]

@@ -6,7 +6,7 @@
 
 use carrick_macros::syscall;
 
-use crate::linux::{self, Errno, Sigaction, SigprocmaskHow, Sigset, StackT};
+use crate::linux::{self, Errno, Sigaction, SigactionFlags, SigprocmaskHow, Sigset, StackT};
 use crate::sys::{SysResult, SyscallContext, UserPtr};
 
 /// Signals whose disposition and mask cannot be changed.
@@ -48,6 +48,9 @@ pub fn rt_sigaction(
     let old = actions.get(signal);
     if let Some(mut new) = new {
         new.sa_mask &= !unblockable_mask();
+        // Linux keeps only the flags it supports and always drops SA_UNSUPPORTED, so a
+        // program can read the action back to learn which flags this kernel supports.
+        new.sa_flags &= SigactionFlags::KNOWN & !SigactionFlags::SA_UNSUPPORTED.bits();
         actions.set(signal, new);
     }
     drop(actions);
