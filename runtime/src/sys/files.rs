@@ -12,8 +12,8 @@ use super::{
     CStrPtr, DirFd, Fd, GuestAddr, SysResult, SyscallContext, UserArray, UserBuf, UserPtr,
 };
 use crate::linux::{
-    self, CloseRangeFlags, Dup3Flags, Errno, FcntlCmd, FdFlags, FlockOp, Iovec, OpenFlags,
-    Pipe2Flags, SeekWhence,
+    self, CloseRangeFlags, Dup3Flags, Errno, FcntlCmd, FdFlags, Flock, FlockOp, Iovec, LockType,
+    OpenFlags, Pipe2Flags, SeekWhence,
 };
 use crate::vfs::{host, FileKind, FileType, Location, OpenFile, OpenOptions, Vfs};
 
@@ -596,9 +596,110 @@ pub fn fcntl(cx: &mut SyscallContext<'_>, fd: Fd, cmd: FcntlCmd, arg: GuestAddr)
             }
             pipe_size(&file, cmd == FcntlCmd::F_SETPIPE_SZ, raw)
         }
-        // NOTE: record locks (F_GETLK, F_SETLK, F_SETLKW and the OFD variants) need
-        // `struct flock`, which the table does not describe yet.
+        FcntlCmd::F_GETLK
+        | FcntlCmd::F_SETLK
+        | FcntlCmd::F_SETLKW
+        | FcntlCmd::F_OFD_GETLK
+        | FcntlCmd::F_OFD_SETLK
+        | FcntlCmd::F_OFD_SETLKW => {
+            let file = vfs.file(fd.0)?;
+            record_lock(cx, &file, cmd, UserPtr::<Flock>::new(raw))
+        }
         _ => Err(Errno::EINVAL),
+    }
+}
+
+/// fcntl's record locks, which the host kernel keeps on the file's host descriptor. A guest
+/// process is a host process, so the host's lock owners, conflicts and release on close are
+/// the guest's too.
+fn record_lock(
+    cx: &mut SyscallContext<'_>,
+    file: &OpenFile,
+    cmd: FcntlCmd,
+    arg: UserPtr<Flock>,
+) -> SysResult {
+    let lock = arg.read(cx.mem())?;
+    let kind = LockType::from_arg(i64::from(lock.l_type) as u64)?;
+    let whence = SeekWhence::from_arg(i64::from(lock.l_whence) as u64)?;
+    if !matches!(
+        whence,
+        SeekWhence::SEEK_SET | SeekWhence::SEEK_CUR | SeekWhence::SEEK_END
+    ) {
+        return Err(Errno::EINVAL);
+    }
+    let ofd = matches!(
+        cmd,
+        FcntlCmd::F_OFD_GETLK | FcntlCmd::F_OFD_SETLK | FcntlCmd::F_OFD_SETLKW
+    );
+    if ofd && lock.l_pid != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let query = matches!(cmd, FcntlCmd::F_GETLK | FcntlCmd::F_OFD_GETLK);
+    if !query {
+        match kind {
+            LockType::F_RDLCK => check_access(file, false)?,
+            LockType::F_WRLCK => check_access(file, true)?,
+            _ => {}
+        }
+    }
+    let Some(host) = file.host_fd() else {
+        return Err(Errno::ENOLCK);
+    };
+    let host_cmd = host_lock_command(cmd).ok_or(Errno::EINVAL)?;
+
+    // SAFETY: libc::flock is plain integers, for which all zeroes is a valid value.
+    let mut host_lock: libc::flock = unsafe { std::mem::zeroed() };
+    host_lock.l_type = kind.to_host().ok_or(Errno::EINVAL)? as libc::c_short;
+    host_lock.l_whence = whence.to_host().ok_or(Errno::EINVAL)? as libc::c_short;
+    host_lock.l_start = lock.l_start;
+    host_lock.l_len = lock.l_len;
+    let raw_fd = host.as_raw_fd();
+    let mut call = || {
+        // SAFETY: these commands read and write one struct flock, which host_lock is.
+        let status = unsafe { libc::fcntl(raw_fd, host_cmd, &mut host_lock) };
+        if status < 0 {
+            Err(Errno::from_io(&std::io::Error::last_os_error()))
+        } else {
+            Ok(())
+        }
+    };
+    if matches!(cmd, FcntlCmd::F_SETLKW | FcntlCmd::F_OFD_SETLKW) {
+        cx.blocking(call)?;
+    } else {
+        call()?;
+    }
+
+    if query {
+        let kind = LockType::from_host(i64::from(host_lock.l_type)).ok_or(Errno::EINVAL)?;
+        let whence = SeekWhence::from_host(i64::from(host_lock.l_whence)).ok_or(Errno::EINVAL)?;
+        let result = Flock {
+            l_type: kind.value() as i16,
+            l_whence: whence.value() as i16,
+            l_start: host_lock.l_start,
+            l_len: host_lock.l_len,
+            l_pid: host_lock.l_pid,
+            ..lock
+        };
+        arg.write(cx.mem(), &result)?;
+    }
+    Ok(0)
+}
+
+/// The host's fcntl command for a record-lock command.
+fn host_lock_command(cmd: FcntlCmd) -> Option<libc::c_int> {
+    match cmd {
+        FcntlCmd::F_GETLK => Some(libc::F_GETLK),
+        FcntlCmd::F_SETLK => Some(libc::F_SETLK),
+        FcntlCmd::F_SETLKW => Some(libc::F_SETLKW),
+        #[cfg(target_os = "linux")]
+        FcntlCmd::F_OFD_GETLK => Some(libc::F_OFD_GETLK),
+        #[cfg(target_os = "linux")]
+        FcntlCmd::F_OFD_SETLK => Some(libc::F_OFD_SETLK),
+        #[cfg(target_os = "linux")]
+        FcntlCmd::F_OFD_SETLKW => Some(libc::F_OFD_SETLKW),
+        // NOTE: open-file-description locks need a host that has them (Linux); elsewhere
+        // the OFD commands get EINVAL.
+        _ => None,
     }
 }
 
