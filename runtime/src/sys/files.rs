@@ -685,7 +685,7 @@ fn record_lock(
     Ok(0)
 }
 
-/// The host's fcntl command for a record-lock command.
+/// Returns the host's fcntl command for a record-lock command, if the host has one.
 fn host_lock_command(cmd: FcntlCmd) -> Option<libc::c_int> {
     match cmd {
         FcntlCmd::F_GETLK => Some(libc::F_GETLK),
