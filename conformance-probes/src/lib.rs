@@ -208,6 +208,7 @@ pub fn errno_name(errno: i32) -> Option<&'static str> {
         libc::ENOMSG => "ENOMSG",
         libc::ENODATA => "ENODATA",
         libc::EOVERFLOW => "EOVERFLOW",
+        libc::ENOTSOCK => "ENOTSOCK",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
         libc::ETIMEDOUT => "ETIMEDOUT",
         libc::EALREADY => "EALREADY",

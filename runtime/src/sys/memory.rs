@@ -133,6 +133,14 @@ pub fn mprotect(
     len: u64,
     prot: MmapProt,
 ) -> SysResult {
+    // Linux's arm64 mprotect rejects bits it does not know, PROT_MTE on a CPU without MTE
+    // (carrick reports none) and both growth directions at once, and then changes nothing.
+    let grows = MmapProt::PROT_GROWSDOWN.bits() | MmapProt::PROT_GROWSUP.bits();
+    if prot.unknown_bits() != 0 || prot.contains(MmapProt::PROT_MTE) || prot.bits() & grows == grows
+    {
+        return Err(Errno::EINVAL);
+    }
+
     cx.mem().mprotect(start.0, len, prot_from_linux(prot))?;
     Ok(0)
 }
