@@ -67,7 +67,7 @@ const SVC_0: u32 = 0xd400_0001;
 /// A64 `ret` (to x30).
 const RET: u32 = 0xd65f_03c0;
 
-/// Encodes `movz x8, #imm`: x8 holds the syscall number on arm64.
+/// Encodes `movz x8, #imm`: on arm64, x8 contains the syscall number.
 fn movz_x8(imm: u16) -> u32 {
     0xd280_0000 | (u32::from(imm) << 5) | 8
 }
@@ -86,7 +86,7 @@ const SHN_SHSTRTAB: u16 = SECTION_COUNT - 1;
 const VERSION_INDEX_BASE: u16 = 1;
 const VERSION_INDEX_EXPORTS: u16 = 2;
 
-/// Buckets in the SysV hash table (GNU ld picks 3 for an object with this few symbols).
+/// Buckets in the SysV hash table: a small prime, enough for six symbols.
 const HASH_BUCKETS: u32 = 3;
 
 /// The built image and where each export landed.
@@ -183,8 +183,8 @@ fn text() -> (Vec<u8>, Vec<(u64, u64)>) {
     let mut placed = Vec::new();
     for export in &EXPORTS {
         if !export.returns {
-            // Unwinders look up the caller's frame at pc - 1; this nop keeps that address
-            // outside the sigreturn trampoline, as the kernel's vDSO does.
+            // An unwinder looks up a return address at pc - 1. The kernel's vDSO puts a nop
+            // before the trampoline so that address still belongs to it; keep that layout.
             code.push(NOP);
         }
         let start = code.len() as u64 * 4;

@@ -59,6 +59,8 @@ pub fn map(mem: &GuestMemory) -> Result<u64, MmError> {
     let base = start + VVAR_SIZE;
 
     // The pages are private anonymous memory, writable only until the image is in place.
+    // NOTE: unlike Linux's special mapping, MADV_DONTNEED zeroes these pages and mremap may
+    // grow them.
     mem.write(base, &image.bytes).map_err(|_| MmError::Fault)?;
     mem.mprotect(start, VVAR_SIZE, Prot::READ)?;
     mem.mprotect(base, image_len, Prot::RX)?;

@@ -12,8 +12,8 @@ const EXPORTS: [&str; 4] = [
     "__kernel_clock_getres",
 ];
 
-/// The ELF hash of "LINUX_2.6.39" that Go's runtime (runtime/vdso_linux_arm64.go) compares
-/// with vd_hash before it accepts the version.
+/// The ELF hash of "LINUX_2.6.39" that Go's runtime (golang/go,
+/// src/runtime/vdso_linux_arm64.go) compares with vd_hash before it accepts the version.
 const GO_VERSION_HASH: u32 = 0x75f_cb89;
 
 fn word_at(bytes: &[u8], offset: u64) -> u32 {
@@ -234,7 +234,8 @@ fn function_bodies_make_syscalls() {
 
 #[test]
 fn sigreturn_matches_unwinder_pattern() {
-    // libgcc's aarch64 unwinder recognises a signal frame by exactly these two words.
+    // libgcc (config/aarch64/linux-unwind.h) and gdb recognise a signal frame by these two
+    // words at the return address.
     let bytes = &image().bytes;
     let start = image().symbol(SIGRETURN_SYMBOL).unwrap();
     assert_eq!(word_at(bytes, start), 0xd280_1168);
