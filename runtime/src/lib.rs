@@ -15,4 +15,5 @@ pub mod loader;
 pub mod mem;
 pub mod process;
 pub mod sys;
+pub mod vdso;
 pub mod vfs;

@@ -455,6 +455,8 @@ pub struct LoadedProgram {
     pub auxv: Vec<(u64, u64)>,
     pub executable: MappedElf,
     pub interpreter: Option<MappedElf>,
+    /// Guest address of the vDSO's ELF header (AT_SYSINFO_EHDR).
+    pub vdso: u64,
 }
 
 /// An executable and, for a dynamic one, its interpreter, both opened by the caller.
@@ -480,6 +482,8 @@ pub fn load(
         Some((file, path)) => Some(map_elf(mem, file, path, None)?),
         None => None,
     };
+    // Linux maps the vDSO after the interpreter, top-down from the mmap base.
+    let vdso = crate::vdso::map(mem)?;
 
     let stack_top = crate::mem::GUEST_LIMIT - PAGE_SIZE;
     let stack_base = stack_top - STACK_SIZE;
@@ -514,8 +518,10 @@ pub fn load(
     let platform = stack.push_bytes_nul(b"aarch64")?;
     let random = stack.push_bytes(&aux.random)?;
 
-    // Linux's order (fs/binfmt_elf.c, create_elf_tables): the arch entries first.
+    // Linux's order (fs/binfmt_elf.c, create_elf_tables): the arch entries first, and on
+    // arm64 AT_SYSINFO_EHDR comes before AT_MINSIGSTKSZ.
     let auxv: Vec<(u64, u64)> = vec![
+        (AuxvType::AT_SYSINFO_EHDR.value(), vdso),
         (AuxvType::AT_MINSIGSTKSZ.value(), aux.minsigstksz),
         (AuxvType::AT_HWCAP.value(), aux.hwcap),
         (AuxvType::AT_PAGESZ.value(), PAGE_SIZE),
@@ -574,6 +580,7 @@ pub fn load(
         auxv,
         executable,
         interpreter,
+        vdso,
     })
 }
 

@@ -40,6 +40,10 @@ pub enum RegionName {
     Heap,
     /// The main thread's stack.
     Stack,
+    /// The vDSO's data pages (`[vvar]`).
+    Vvar,
+    /// The vDSO image (`[vdso]`).
+    Vdso,
     /// A guest path, as the guest named the file.
     Path(Vec<u8>),
 }

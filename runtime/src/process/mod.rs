@@ -218,6 +218,8 @@ pub fn format_maps(regions: &[crate::mem::RegionInfo]) -> String {
             crate::mem::RegionName::None => "".into(),
             crate::mem::RegionName::Heap => "[heap]".into(),
             crate::mem::RegionName::Stack => "[stack]".into(),
+            crate::mem::RegionName::Vvar => "[vvar]".into(),
+            crate::mem::RegionName::Vdso => "[vdso]".into(),
             crate::mem::RegionName::Path(path) => String::from_utf8_lossy(path),
         };
         if !name.is_empty() {
