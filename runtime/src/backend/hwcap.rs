@@ -61,6 +61,51 @@ mod linux_hwcap {
     pub const HWCAP2_RNG: u32 = 16;
 }
 
+/// Names `/proc/cpuinfo` gives the AT_HWCAP bits, indexed by bit (Linux's uapi hwcap.h order).
+const HWCAP_NAMES: [&str; 32] = [
+    "fp", "asimd", "evtstrm", "aes", "pmull", "sha1", "sha2", "crc32", "atomics", "fphp",
+    "asimdhp", "cpuid", "asimdrdm", "jscvt", "fcma", "lrcpc", "dcpop", "sha3", "sm3", "sm4",
+    "asimddp", "sha512", "sve", "asimdfhm", "dit", "uscat", "ilrcpc", "flagm", "ssbs", "sb",
+    "paca", "pacg",
+];
+
+/// Names `/proc/cpuinfo` gives the AT_HWCAP2 bits, indexed by bit, up to the last bit that
+/// [`hwcaps_from_id_registers`] may set.
+const HWCAP2_NAMES: [&str; 17] = [
+    "dcpodp",
+    "sve2",
+    "sveaes",
+    "svepmull",
+    "svebitperm",
+    "svesha3",
+    "svesm4",
+    "flagm2",
+    "frint",
+    "svei8mm",
+    "svef32mm",
+    "svef64mm",
+    "svebf16",
+    "i8mm",
+    "bf16",
+    "dgh",
+    "rng",
+];
+
+/// Lists the `/proc/cpuinfo` feature names of the set hwcap bits, AT_HWCAP's first, each in
+/// bit order, as the kernel prints them.
+pub fn feature_names(hwcap: u64, hwcap2: u64) -> Vec<&'static str> {
+    let set = |word: u64, names: &'static [&'static str]| {
+        names
+            .iter()
+            .enumerate()
+            .filter(move |(bit, _)| word & (1 << bit) != 0)
+            .map(|(_, name)| *name)
+    };
+    set(hwcap, &HWCAP_NAMES)
+        .chain(set(hwcap2, &HWCAP2_NAMES))
+        .collect()
+}
+
 /// Returns the 4-bit ID register field at bit `shift`.
 fn field(reg: u64, shift: u32) -> u64 {
     (reg >> shift) & 0xf
@@ -140,6 +185,31 @@ pub fn hwcaps_from_id_registers(id: &IdRegisters) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every bit the decoder can set has a name, and names follow the uapi bit numbers.
+    #[test]
+    fn feature_names_match_bits() {
+        use linux_hwcap::*;
+        assert_eq!(HWCAP_NAMES[ATOMICS as usize], "atomics");
+        assert_eq!(HWCAP_NAMES[SB as usize], "sb");
+        assert_eq!(HWCAP2_NAMES[HWCAP2_FLAGM2 as usize], "flagm2");
+        assert_eq!(HWCAP2_NAMES[HWCAP2_RNG as usize], "rng");
+        assert_eq!(
+            feature_names(1 << CPUID | 1 << FP, 1 << HWCAP2_DGH),
+            ["fp", "cpuid", "dgh"]
+        );
+        let all = IdRegisters {
+            isar0: u64::MAX,
+            isar1: u64::MAX,
+            pfr0: 0x1111_1111_1111_1111,
+            pfr1: u64::MAX,
+            mmfr2: u64::MAX,
+        };
+        let (hwcap, hwcap2) = hwcaps_from_id_registers(&all);
+        assert_eq!(hwcap2 >> HWCAP2_NAMES.len(), 0, "hwcap2 bit without a name");
+        let named = feature_names(hwcap, hwcap2).len();
+        assert_eq!(named as u32, hwcap.count_ones() + hwcap2.count_ones());
+    }
 
     #[test]
     fn no_fp_when_field_is_all_ones() {

@@ -18,7 +18,7 @@ mod hwcap;
 
 #[cfg(not(all(target_os = "macos", target_arch = "aarch64")))]
 pub use emu::blocking;
-pub use hwcap::{hwcaps_from_id_registers, IdRegisters};
+pub use hwcap::{feature_names, hwcaps_from_id_registers, IdRegisters};
 
 /// The reason the guest stopped running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

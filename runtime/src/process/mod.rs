@@ -321,6 +321,10 @@ impl ProcessView for ProcessInfo {
     fn hostname(&self) -> Vec<u8> {
         self.hostname.as_bytes().to_vec()
     }
+
+    fn hwcaps(&self) -> (u64, u64) {
+        *lock(&self.hwcaps)
+    }
 }
 
 /// The reason a thread stops: its own request, or a fatal signal.

@@ -92,6 +92,10 @@ impl ProcessView for View {
     fn hostname(&self) -> Vec<u8> {
         b"test".to_vec()
     }
+
+    fn hwcaps(&self) -> (u64, u64) {
+        (0b11, 0)
+    }
 }
 
 /// A process with a guest root in a host temp directory and one scratch page region.

@@ -3,16 +3,16 @@
 
 use super::synthetic::{ProcessView, SynthContext, SynthNode};
 
-/// Feature names for `/proc/cpuinfo`, in the kernel's hwcap order.
-// NOTE: written by hand as an estimate of what QEMU 5.0's `max` CPU (the base of Unicorn 2.1)
-// implements; not derived from the backend's ID registers or the AT_HWCAP the loader reports.
-const CPU_FEATURES: &str = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm jscvt fcma lrcpc dcpop sha3 sm3 sm4 asimddp sha512 sve asimdfhm ilrcpc flagm sb paca pacg dcpodp flagm2 frint rng bti";
-
-pub fn cpuinfo(cpus: u64) -> String {
+/// Formats `/proc/cpuinfo`: one block per CPU whose `Features` line names the hwcaps the
+/// loader gave the process, so a program that reads it sees what the CPU really implements.
+// NOTE: the implementer, part and variant lines are a Cortex-A57's, not the MIDR_EL1 of the
+// backend's CPU.
+pub fn cpuinfo(cpus: u64, (hwcap, hwcap2): (u64, u64)) -> String {
+    let features = crate::backend::feature_names(hwcap, hwcap2).join(" ");
     let mut text = String::new();
     for cpu in 0..cpus {
         text.push_str(&format!(
-            "processor\t: {cpu}\nBogoMIPS\t: 2000.00\nFeatures\t: {CPU_FEATURES}\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x1\nCPU part\t: 0xd07\nCPU revision\t: 0\n\n"
+            "processor\t: {cpu}\nBogoMIPS\t: 2000.00\nFeatures\t: {features}\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x1\nCPU part\t: 0xd07\nCPU revision\t: 0\n\n"
         ));
     }
     text

@@ -36,6 +36,8 @@ pub trait ProcessView: Send + Sync {
     fn kernel_release(&self) -> Vec<u8>;
     /// Host name reported by `uname` and `/proc/sys/kernel/hostname`.
     fn hostname(&self) -> Vec<u8>;
+    /// AT_HWCAP and AT_HWCAP2 of the process's CPU, which `/proc/cpuinfo` lists by name.
+    fn hwcaps(&self) -> (u64, u64);
 }
 
 /// A device file carrick implements.
@@ -352,7 +354,7 @@ fn proc_node(cx: &SynthContext<'_>, rel: &[&[u8]]) -> Option<SynthNode> {
             ))
         }
         [b"mounts"] => Some(SynthNode::Symlink(b"self/mounts".to_vec())),
-        [b"cpuinfo"] => text(super::procfs::cpuinfo(online_cpus())),
+        [b"cpuinfo"] => text(super::procfs::cpuinfo(online_cpus(), cx.view.hwcaps())),
         [b"meminfo"] => text(super::procfs::meminfo()),
         [b"stat"] => text(super::procfs::system_stat(online_cpus())),
         [b"uptime"] => text(super::procfs::uptime()),
@@ -446,6 +448,11 @@ pub(crate) mod tests {
         fn hostname(&self) -> Vec<u8> {
             b"box".to_vec()
         }
+
+        fn hwcaps(&self) -> (u64, u64) {
+            // fp, asimd and cpuid; dcpodp and rng.
+            (0b1000_0000_0011, 1 | 1 << 16)
+        }
     }
 
     fn context() -> SynthContext<'static> {
@@ -500,6 +507,16 @@ pub(crate) mod tests {
         let mut buffer = [0u8; 600];
         Device::Urandom.read(&mut buffer).unwrap();
         assert!(buffer.iter().any(|&byte| byte != 0));
+    }
+
+    #[test]
+    fn cpuinfo_names_process_hwcaps() {
+        let text = super::super::procfs::cpuinfo(2, context().view.hwcaps());
+        assert_eq!(text.matches("processor\t: ").count(), 2);
+        assert!(
+            text.contains("Features\t: fp asimd cpuid dcpodp rng\n"),
+            "{text}"
+        );
     }
 
     #[test]
