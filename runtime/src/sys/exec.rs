@@ -267,9 +267,41 @@ pub fn wait4(
     Ok(pid as u64)
 }
 
-/// Most bytes of arguments and environment together, as Linux's ARG_MAX default (a quarter
-/// of the 8 MiB stack limit).
-const MAX_ARGUMENT_BYTES: usize = 2 << 20;
+/// Longest single argument or environment string, NUL included: MAX_ARG_STRLEN, 32 pages in
+/// linux/binfmts.h, which the ABI table cannot check because uapi headers lack PAGE_SIZE.
+const MAX_ARG_STRLEN: usize = 32 * crate::mem::PAGE_SIZE as usize;
+
+/// Returns how many bytes the arguments and environment may take together, pointers
+/// included, as Linux computes it for execve: a quarter of the stack limit, at most three
+/// quarters of the default 8 MiB stack limit and at least ARG_MAX.
+fn argument_space(cx: &SyscallContext<'_>) -> usize {
+    let stack = cx
+        .process
+        .limits()
+        .get(linux::RlimitResource::RLIMIT_STACK)
+        .map_or(usize::MAX, |limit| {
+            usize::try_from(limit.cur).unwrap_or(usize::MAX)
+        });
+    let default_stack = 8usize << 20;
+    (stack / 4).min(default_stack / 4 * 3).max(linux::ARG_MAX as usize)
+}
+
+/// Checks execve's strings against Linux's limits (E2BIG): each string, and all of them with
+/// one pointer each.
+fn check_argument_space(argv: &[Vec<u8>], envp: &[Vec<u8>], space: usize) -> Result<(), Errno> {
+    let mut total = 0usize;
+    for string in argv.iter().chain(envp) {
+        let size = string.len() + 1;
+        if size > MAX_ARG_STRLEN {
+            return Err(Errno::E2BIG);
+        }
+        total = total.saturating_add(size + std::mem::size_of::<u64>());
+    }
+    if total > space {
+        return Err(Errno::E2BIG);
+    }
+    Ok(())
+}
 
 #[syscall]
 pub fn execve(
@@ -279,8 +311,10 @@ pub fn execve(
     envp: StrArrayPtr,
 ) -> SysResult {
     let path = filename.read_path(cx.mem())?;
-    let argv = argv.read_all(cx.mem(), MAX_ARGUMENT_BYTES)?;
-    let envp = envp.read_all(cx.mem(), MAX_ARGUMENT_BYTES)?;
+    let space = argument_space(cx);
+    let argv = argv.read_all(cx.mem(), space)?;
+    let envp = envp.read_all(cx.mem(), space)?;
+    check_argument_space(&argv, &envp, space)?;
     let vfs = vfs(cx)?;
     let prepared = crate::launch::prepare(vfs, &path, argv).map_err(|error| match error {
         crate::launch::LaunchError::NotFound { .. } => Errno::ENOENT,
