@@ -283,7 +283,9 @@ fn argument_space(cx: &SyscallContext<'_>) -> usize {
             usize::try_from(limit.cur).unwrap_or(usize::MAX)
         });
     let default_stack = 8usize << 20;
-    (stack / 4).min(default_stack / 4 * 3).max(linux::ARG_MAX as usize)
+    (stack / 4)
+        .min(default_stack / 4 * 3)
+        .max(linux::ARG_MAX as usize)
 }
 
 /// Checks execve's strings against Linux's limits (E2BIG): each string, and all of them with
