@@ -27,6 +27,11 @@ pub use space::{Region, RegionBacking, RegionName};
 pub const PAGE_SIZE: u64 = 4096;
 /// One past the highest guest address: the guest address space is `[0, 1 TiB)`.
 pub const GUEST_LIMIT: u64 = 1 << 40;
+
+/// End of the user address space of Linux on arm64 with 48-bit virtual addresses
+/// (TASK_SIZE). Calls that take a range accept any range below it, though carrick maps
+/// nothing at or above [`GUEST_LIMIT`].
+pub const LINUX_TASK_SIZE: u64 = 1 << 48;
 /// Lowest address the guest may map; `[0, 64 KiB)` stays unmapped to catch null pointers.
 pub const MIN_GUEST_ADDR: u64 = 64 * 1024;
 /// Top of the area searched (top-down) for mappings without a usable address hint. The
@@ -633,12 +638,30 @@ impl GuestMemory {
 
     /// Unmaps `[addr, addr+len)` as `munmap` does; unmapped pages inside are not an error.
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), MmError> {
-        if len == 0 {
+        if len == 0 || addr % PAGE_SIZE != 0 {
             return Err(MmError::Invalid);
         }
-        let end = Self::range_end(addr, len)?;
+        if addr > LINUX_TASK_SIZE || len > LINUX_TASK_SIZE - addr {
+            return Err(MmError::Invalid);
+        }
+        let end = page_align_up(addr + len)
+            .ok_or(MmError::Invalid)?
+            .min(GUEST_LIMIT);
+        if addr >= end {
+            return Ok(());
+        }
         let mut state = self.state_mut();
         self.unmap_locked(&mut state, addr, end)
+    }
+
+    /// Returns whether every page of `[addr, addr + len)` is mapped, for the calls that fail
+    /// with ENOMEM on a hole (msync, mlock). `addr` is rounded down to its page.
+    pub fn is_mapped(&self, addr: u64, len: u64) -> bool {
+        let start = addr - addr % PAGE_SIZE;
+        let Some(end) = addr.checked_add(len).and_then(page_align_up) else {
+            return false;
+        };
+        end <= GUEST_LIMIT && self.state().map.is_covered(start, end)
     }
 
     fn unmap_locked(&self, state: &mut State, start: u64, end: u64) -> Result<(), MmError> {
@@ -658,7 +681,18 @@ impl GuestMemory {
 
     /// Changes protection as `mprotect` does. Every page of the range must be mapped.
     pub fn mprotect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), MmError> {
-        let end = Self::range_end(addr, len)?;
+        if addr % PAGE_SIZE != 0 {
+            return Err(MmError::Invalid);
+        }
+        // Linux reports a range that wraps or is not mapped, including one past the address
+        // space carrick uses, as ENOMEM.
+        let end = addr
+            .checked_add(len)
+            .and_then(page_align_up)
+            .ok_or(MmError::NoMemory)?;
+        if end > GUEST_LIMIT {
+            return Err(MmError::NoMemory);
+        }
         if addr == end {
             return Ok(());
         }

@@ -231,12 +231,14 @@ pub fn msync(
     len: u64,
     flags: MsyncFlags,
 ) -> SysResult {
-    let _ = (cx, len);
     if flags.contains(MsyncFlags::MS_ASYNC) && flags.contains(MsyncFlags::MS_SYNC) {
         return Err(Errno::EINVAL);
     }
     if start.0 % crate::mem::PAGE_SIZE != 0 {
         return Err(Errno::EINVAL);
+    }
+    if len != 0 && !cx.mem().is_mapped(start.0, len) {
+        return Err(Errno::ENOMEM);
     }
     // Shared file mappings are host MAP_SHARED mappings of the same file, so the host page
     // cache already holds the guest's writes.
@@ -245,12 +247,17 @@ pub fn msync(
 
 #[syscall]
 pub fn mlock(cx: &mut SyscallContext<'_>, start: GuestAddr, len: u64) -> SysResult {
-    let _ = (cx, start, len);
+    // Guest memory is never paged out by carrick, so locking only checks the range.
+    if len != 0 && !cx.mem().is_mapped(start.0, len) {
+        return Err(Errno::ENOMEM);
+    }
     Ok(0)
 }
 
 #[syscall]
 pub fn munlock(cx: &mut SyscallContext<'_>, start: GuestAddr, len: u64) -> SysResult {
-    let _ = (cx, start, len);
+    if len != 0 && !cx.mem().is_mapped(start.0, len) {
+        return Err(Errno::ENOMEM);
+    }
     Ok(0)
 }
