@@ -252,6 +252,14 @@ fn check_options(args: &RunArgs) -> Result<()> {
             bail!("unknown flag {first:?} for run (try 'carrick run --help')");
         }
     }
+    let platform = args.platform.parse::<PlatformSpec>()?;
+    if platform.os != "linux" || platform.architecture != "arm64" {
+        bail!(
+            "platform {:?} cannot run here: carrick runs linux/arm64 images; drop --platform or \
+             give linux/arm64",
+            args.platform
+        );
+    }
     for volume in &args.volumes {
         parse_volume(volume)?;
     }

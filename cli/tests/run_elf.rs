@@ -170,6 +170,16 @@ fn bad_files_are_rejected() {
     let output = run(&["/nonexistent/program".as_ref()]);
     assert_eq!(output.status.code(), Some(127));
     assert!(stderr(&output).contains("/nonexistent/program"));
+
+    let script = scratch_dir().join("bad-interpreter.sh");
+    write_executable(&script, b"#!/nonexistent/interpreter\necho hi\n");
+    let output = run(&[script.as_os_str()]);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(127), "stderr: {text}");
+    assert!(
+        text.contains("bad-interpreter.sh: bad interpreter /nonexistent/interpreter"),
+        "{text}"
+    );
 }
 
 /// glibc's posix_spawn goes through clone3 with a separate stack, and fork through clone.

@@ -55,3 +55,19 @@ fn help_exits_zero() {
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("Usage:"));
 }
+
+#[test]
+fn foreign_platform_is_rejected() {
+    let output = carrick(&[
+        "run",
+        "--platform",
+        "linux/amd64",
+        "debian:bookworm",
+        "true",
+    ]);
+    let text = stderr(&output);
+
+    assert_eq!(output.status.code(), Some(125), "stderr: {text}");
+    assert_eq!(text.lines().count(), 1, "stderr: {text}");
+    assert!(text.contains("linux/amd64"), "stderr: {text}");
+}

@@ -53,7 +53,7 @@ pub struct LaunchSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     /// The program does not exist in the guest's root (exit status 127).
-    #[error("{path}: not found in the container; check the command name and PATH")]
+    #[error("{path}: not found; check the path, the command name and PATH")]
     NotFound { path: String },
     /// The program exists but cannot be run (exit status 126).
     #[error("{path}: cannot execute: {reason}")]
@@ -328,8 +328,15 @@ pub struct Prepared {
 /// interpreter named by PT_INTERP.
 pub fn prepare(vfs: &Vfs, path: &[u8], mut argv: Vec<Vec<u8>>) -> Result<Prepared, LaunchError> {
     let mut path = path.to_vec();
+    // The script whose `#!` line named `path`, for the error when that interpreter is missing.
+    let mut script: Option<Vec<u8>> = None;
     for _ in 0..=loader::MAX_SHEBANG_DEPTH {
-        let file = open_executable(vfs, &path)?;
+        let file = open_executable(vfs, &path).map_err(|error| match (error, &script) {
+            (LaunchError::NotFound { path: interpreter }, Some(script)) => LaunchError::NotFound {
+                path: format!("{}: bad interpreter {interpreter}", lossy(script)),
+            },
+            (error, _) => error,
+        })?;
         match loader::classify(&file).map_err(|error| not_executable(&path, &error))? {
             FileKind::Elf => {
                 let interpreter = match loader::interpreter_path(&file)
@@ -373,7 +380,7 @@ pub fn prepare(vfs: &Vfs, path: &[u8], mut argv: Vec<Vec<u8>>) -> Result<Prepare
                 new_argv.push(path.clone());
                 new_argv.extend(argv.into_iter().skip(1));
                 argv = new_argv;
-                path = interpreter;
+                script = Some(std::mem::replace(&mut path, interpreter));
             }
         }
     }
