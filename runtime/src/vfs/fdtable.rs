@@ -359,13 +359,35 @@ impl FdTable {
                         Some(stat) if stat.file_type() == super::FileType::Socket => {
                             format!("socket:[{}]", stat.ino).into_bytes()
                         }
-                        _ => b"anon_inode:[unknown]".to_vec(),
+                        // Terminals and files the guest inherited from the host, such as
+                        // stdin redirected from a host file: their host path, as Linux shows
+                        // the path of any open file.
+                        _ => entry
+                            .file
+                            .host_fd()
+                            .and_then(host_link)
+                            .unwrap_or_else(|| b"anon_inode:[unknown]".to_vec()),
                     },
                 };
                 (fd, target)
             })
             .collect()
     }
+}
+
+/// The host's own `/proc/self/fd` target of `fd`.
+#[cfg(target_os = "linux")]
+fn host_link(fd: BorrowedFd<'_>) -> Option<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStringExt;
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    Some(link.into_os_string().into_vec())
+}
+
+// NOTE: hosts without /proc show inherited terminals and files as anon_inode:[unknown].
+#[cfg(not(target_os = "linux"))]
+fn host_link(_fd: BorrowedFd<'_>) -> Option<Vec<u8>> {
+    None
 }
 
 #[cfg(test)]
