@@ -285,6 +285,9 @@ fn apply_env_options(args: &RunArgs, env: &mut Vec<Vec<u8>>) -> Result<()> {
         }
     }
     for variable in &args.env {
+        if variable.is_empty() || variable.starts_with('=') {
+            bail!("invalid environment variable {variable:?} for -e; give NAME=VALUE or NAME");
+        }
         set_env(env, variable);
     }
     Ok(())

@@ -71,3 +71,12 @@ fn foreign_platform_is_rejected() {
     assert_eq!(text.lines().count(), 1, "stderr: {text}");
     assert!(text.contains("linux/amd64"), "stderr: {text}");
 }
+
+#[test]
+fn env_without_name_is_rejected() {
+    let output = carrick(&["run", "--rootfs", "/nonexistent", "-e", "=x", "true"]);
+    let text = stderr(&output);
+
+    assert_eq!(output.status.code(), Some(125), "stderr: {text}");
+    assert!(text.contains("\"=x\""), "stderr: {text}");
+}
