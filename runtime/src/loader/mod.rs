@@ -498,11 +498,13 @@ pub fn load(
     mem.set_name(stack_base, RegionName::Stack);
 
     let entry = interpreter.map_or(executable.entry, |interp| interp.entry);
-    // Linux allows arguments and environment a quarter of the stack limit.
+    // The execve handler has already applied Linux's limit (a quarter of RLIMIT_STACK, at
+    // most 6 MiB), so the strings may take up to three quarters of the mapping. A lower floor
+    // would fail here, after the old image is gone, for an execve that Linux accepts.
     let mut stack = StackBuilder {
         mem,
         top: stack_top,
-        floor: stack_top - STACK_SIZE / 4,
+        floor: stack_top - STACK_SIZE / 4 * 3,
     };
     let execfn = stack.push_bytes_nul(program.guest_path)?;
     let mut envp_addrs = Vec::with_capacity(envp.len());
