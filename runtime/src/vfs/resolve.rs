@@ -176,13 +176,19 @@ impl Vfs {
                     return Err(errno(libc::ELOOP));
                 }
                 let target = self.read_link(current, &name, &node)?;
-                if let (true, Node::Synthetic(SynthNode::FdLink { fd, .. })) =
-                    (last && !target.starts_with(b"/"), &node)
-                {
-                    // The fd has no path (a pipe or socket): the link opens the file itself.
-                    let file = self.file(*fd).map_err(|_| errno(libc::ENOENT))?;
+                let pathless = match &node {
+                    Node::Synthetic(SynthNode::FdLink { fd, .. }) if last => self
+                        .file(*fd)
+                        .ok()
+                        .filter(|file| file.path.is_none())
+                        .map(|file| (*fd, file)),
+                    _ => None,
+                };
+                if let Some((fd, file)) = pathless {
+                    // The fd has no guest path (a pipe, a socket, an O_TMPFILE file or one
+                    // inherited from the host): the link opens the file itself.
                     let file_type = self.fstat(&file)?.file_type();
-                    let node = Node::Synthetic(SynthNode::OpenFd { fd: *fd, file_type });
+                    let node = Node::Synthetic(SynthNode::OpenFd { fd, file_type });
                     return Ok(Resolved {
                         path: child_path,
                         parent: current.clone(),
