@@ -190,6 +190,7 @@ fn posix_spawn_and_fork_report_status() {
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     assert_eq!(
         stdout(&output),
-        "child_arg=spawned\nspawn_ok=true\nspawn_waited=true\nspawn_status=5\nfork_status=9\n"
+        "child_arg=spawned\nspawn_ok=true\nspawn_waited=true\nspawn_status=5\n\
+         spawn_missing=No such file or directory\nfork_status=9\n"
     );
 }

@@ -6,6 +6,9 @@
 // are no-ops on one host are kept for the other.
 #![allow(clippy::useless_conversion)]
 
+use std::os::fd::OwnedFd;
+use std::sync::{Mutex, MutexGuard};
+
 use carrick_macros::syscall;
 
 use crate::linux::{self, CloneFlags, Errno, Rusage, Timeval, WaitOptions};
@@ -33,8 +36,9 @@ pub fn clone(
     child_tidptr: GuestAddr,
 ) -> SysResult {
     // vfork (CLONE_VM | CLONE_VFORK) runs as a fork: the child gets a copy of memory instead
-    // of sharing it, which vfork callers (posix_spawn, shells) tolerate because the child
-    // only calls execve or _exit.
+    // of sharing it. The parent still waits until the child execs or exits, and a child that
+    // exits first sends back the parent's stack, where glibc's posix_spawn child leaves the
+    // exec error (see VforkLink).
     check_flag_combinations(clone_flags)?;
     let vfork = clone_flags.contains(CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK);
     let flags = if vfork {
@@ -47,6 +51,13 @@ pub fn clone(
         return Err(Errno::ENOSYS);
     }
 
+    let vfork_pipe = if vfork {
+        Some(crate::vfs::host::pipe().map_err(|error| Errno::from_io(&error))?)
+    } else {
+        None
+    };
+    let parent_stack = parent_stack_range(cx);
+
     // SAFETY: fork has no memory-safety preconditions. The child continues in this handler
     // with a copy of the address space; only this thread exists in it.
     let pid = unsafe { libc::fork() };
@@ -58,7 +69,21 @@ pub fn clone(
         if flags.contains(CloneFlags::CLONE_PARENT_SETTID) {
             UserPtr::<i32>::new(parent_tidptr.0).write(cx.mem(), &pid)?;
         }
+        if let Some((read_end, write_end)) = vfork_pipe {
+            drop(write_end);
+            wait_for_vfork_child(cx, read_end, parent_stack);
+        }
         return Ok(pid as u64);
+    }
+
+    // The child: a link inherited from a vfork parent belongs to that parent's child only.
+    drop(lock_vfork_link().take());
+    if let Some((read_end, write_end)) = vfork_pipe {
+        drop(read_end);
+        *lock_vfork_link() = Some(VforkLink {
+            pipe: write_end,
+            stack: parent_stack,
+        });
     }
 
     // The child: its tid is its pid.
@@ -79,6 +104,74 @@ pub fn clone(
         cx.regs.set_tpidr_el0(tls.0);
     }
     Ok(0)
+}
+
+/// A vfork child's link to its parent, which waits in `clone` until the pipe closes: when the
+/// child execs (the link is dropped) or exits (the child first writes the parent's stack
+/// range as it sees it, and the parent copies that into its own memory). Only the stack
+/// comes back: a vfork child is expected to write nothing else its parent reads.
+struct VforkLink {
+    pipe: OwnedFd,
+    /// The parent's stack from its stack pointer at the clone to the end of that mapping.
+    stack: Option<(u64, u64)>,
+}
+
+/// Most bytes of the parent's stack a vfork child sends back.
+const MAX_VFORK_STACK: u64 = 1 << 20;
+
+static VFORK_LINK: Mutex<Option<VforkLink>> = Mutex::new(None);
+
+fn lock_vfork_link() -> MutexGuard<'static, Option<VforkLink>> {
+    VFORK_LINK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The calling thread's stack from its stack pointer to the end of its mapping, at most
+/// [`MAX_VFORK_STACK`] bytes.
+fn parent_stack_range(cx: &mut SyscallContext<'_>) -> Option<(u64, u64)> {
+    let sp = cx.regs.sp();
+    let region = cx
+        .mem()
+        .regions()
+        .into_iter()
+        .find(|region| region.start <= sp && sp < region.end)?;
+    Some((sp, region.end.min(sp.saturating_add(MAX_VFORK_STACK))))
+}
+
+/// Blocks the vfork parent until its child execs or exits, then copies back the stack the
+/// child sent, if any.
+fn wait_for_vfork_child(cx: &mut SyscallContext<'_>, pipe: OwnedFd, stack: Option<(u64, u64)>) {
+    let mut file = std::fs::File::from(pipe);
+    let mut sent = Vec::new();
+    let read = cx.blocking(|| std::io::Read::read_to_end(&mut file, &mut sent));
+    let Some((start, end)) = stack else {
+        return;
+    };
+    if read.is_ok() && sent.len() as u64 == end - start {
+        if let Err(error) = cx.mem().write(start, &sent) {
+            tracing::warn!(?error, "cannot copy back the vfork child's stack");
+        }
+    }
+}
+
+/// Releases a waiting vfork parent as the child exits: sends the parent's stack as the child
+/// left it, then closes the pipe. Does nothing in a process that is not a vfork child.
+pub fn release_vfork_parent(cx: &mut SyscallContext<'_>) {
+    let Some(link) = lock_vfork_link().take() else {
+        return;
+    };
+    let Some((start, end)) = link.stack else {
+        return;
+    };
+    let mut stack = vec![0; (end - start) as usize];
+    if cx.mem().read(start, &mut stack).is_err() {
+        return;
+    }
+    let mut file = std::fs::File::from(link.pipe);
+    if let Err(error) = std::io::Write::write_all(&mut file, &stack) {
+        tracing::debug!(%error, "cannot send the stack back to the vfork parent");
+    }
 }
 
 /// Rejects flag combinations Linux refuses for clone and clone3 alike (EINVAL), before any
@@ -329,7 +422,8 @@ pub fn execve(
     })?;
 
     // Point of no return: the old image is gone, so a failure from here on kills the
-    // process, as Linux does.
+    // process, as Linux does. A vfork parent may run on.
+    drop(lock_vfork_link().take());
     let (hwcap, hwcap2) = cx.process.hwcaps();
     let creds = cx.process.creds().clone();
     let mut random = [0u8; 16];

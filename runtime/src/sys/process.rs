@@ -224,6 +224,7 @@ pub fn setgroups(cx: &mut SyscallContext<'_>, gidsetsize: i32, grouplist: GuestA
 
 #[syscall]
 pub fn exit(cx: &mut SyscallContext<'_>, error_code: i32) -> SysResult {
+    crate::sys::exec::release_vfork_parent(cx);
     cx.thread
         .request_exit(ExitRequest::Thread(error_code & 0xff));
     Ok(0)
@@ -231,6 +232,7 @@ pub fn exit(cx: &mut SyscallContext<'_>, error_code: i32) -> SysResult {
 
 #[syscall]
 pub fn exit_group(cx: &mut SyscallContext<'_>, error_code: i32) -> SysResult {
+    crate::sys::exec::release_vfork_parent(cx);
     cx.thread
         .request_exit(ExitRequest::Group(error_code & 0xff));
     Ok(0)
