@@ -110,7 +110,11 @@ PY
 # logs the time at info level as it enters the guest; no qemu counterpart exists.
 if "$carrick" images 2>/dev/null | grep -q 'debian.*bookworm'; then
   echo "bench: container start-up (20 runs each)"
-  for form in image rootfs; do
+  forms=(image)
+  if [ -d "$root/.cache/debian-image/rootfs" ]; then
+    forms+=(rootfs)
+  fi
+  for form in "${forms[@]}"; do
     samples=()
     for _ in $(seq 20); do
       if [ "$form" = image ]; then
