@@ -107,9 +107,9 @@ pub fn clone(
 }
 
 /// A vfork child's link to its parent, which waits in `clone` until the pipe closes: when the
-/// child execs (the link is dropped) or exits (the child first writes the parent's stack
-/// range as it sees it, and the parent copies that into its own memory). Only the stack
-/// comes back: a vfork child is expected to write nothing else its parent reads.
+/// child execs (the link is dropped) or exits (the child first writes its copy of the
+/// parent's stack range, and the parent copies that into its own memory). Only the stack
+/// comes back, because a vfork child is expected to write nothing else its parent reads.
 struct VforkLink {
     pipe: OwnedFd,
     /// The parent's stack from its stack pointer at the clone to the end of that mapping.
@@ -127,8 +127,8 @@ fn lock_vfork_link() -> MutexGuard<'static, Option<VforkLink>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The calling thread's stack from its stack pointer to the end of its mapping, at most
-/// [`MAX_VFORK_STACK`] bytes.
+/// Returns the calling thread's stack from its stack pointer to the end of its mapping, at
+/// most [`MAX_VFORK_STACK`] bytes.
 fn parent_stack_range(cx: &mut SyscallContext<'_>) -> Option<(u64, u64)> {
     let sp = cx.regs.sp();
     let region = cx

@@ -375,7 +375,7 @@ impl FdTable {
     }
 }
 
-/// The host's own `/proc/self/fd` target of `fd`.
+/// Returns the host's own `/proc/self/fd` target of `fd`.
 #[cfg(target_os = "linux")]
 fn host_link(fd: BorrowedFd<'_>) -> Option<Vec<u8>> {
     use std::os::fd::AsRawFd;

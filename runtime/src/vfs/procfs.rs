@@ -4,7 +4,7 @@
 use super::synthetic::{ProcessView, SynthContext, SynthNode};
 
 /// Formats `/proc/cpuinfo`: one block per CPU whose `Features` line names the hwcaps the
-/// loader gave the process, so a program that reads it sees what the CPU really implements.
+/// loader gave the process, so a program that reads it learns what the CPU really implements.
 // NOTE: the implementer, part and variant lines are a Cortex-A57's, not the MIDR_EL1 of the
 // backend's CPU.
 pub fn cpuinfo(cpus: u64, (hwcap, hwcap2): (u64, u64)) -> String {
