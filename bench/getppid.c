@@ -1,4 +1,4 @@
-/* One million getppid calls: a syscall that carrick, like qemu-aarch64, answers with a host
+/* One million getppid calls. carrick, like qemu-aarch64, serves getppid with a host
  * syscall, so both pay the host kernel's cost on top of their own. */
 #include <stdio.h>
 #include <sys/syscall.h>

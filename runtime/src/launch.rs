@@ -170,20 +170,8 @@ pub fn launch(spec: LaunchSpec) -> Result<GuestExit, LaunchError> {
     let (hwcap, hwcap2) = vcpu.hwcaps();
     process.set_hwcaps((hwcap, hwcap2));
     let creds = process.creds().clone();
-    let mut random = [0u8; 16];
-    crate::sys::info::host_random(&mut random)
+    let aux = AuxInfo::for_process(&creds, (hwcap, hwcap2))
         .map_err(|errno| LaunchError::Setup(format!("cannot read random bytes: {errno}")))?;
-    let aux = AuxInfo {
-        uid: creds.ruid,
-        euid: creds.euid,
-        gid: creds.rgid,
-        egid: creds.egid,
-        hwcap,
-        hwcap2,
-        minsigstksz: linux::MINSIGSTKSZ,
-        clock_ticks: linux::HZ as u64,
-        random,
-    };
     let program = Program {
         file: &prepared.file,
         guest_path: &prepared.guest_path,

@@ -237,14 +237,15 @@ fn read_id_registers(uc: &Unicorn<'_, HookState>) -> IdRegisters {
 
 /// Unicorn's TLB-miss hook: an identity translation with the region's permissions.
 ///
-/// A due tick or kick rejects the translation rather than calling `uc_emu_stop`, which would
-/// run the instruction twice (see the module documentation). Unicorn restarts the
-/// instruction after a rejection as after a page fault, and `run` resumes the guest there.
+/// A due tick or kick rejects the translation rather than calling `uc_emu_stop`, which in
+/// published Unicorn would run the instruction twice (see the module documentation). Unicorn
+/// restarts the instruction after a rejection as after a page fault, and `run` resumes the
+/// guest there.
 ///
 /// NOTE: a loop that neither traps nor misses the TLB is not preempted. So a guest thread
-/// that spins on a flag set by another guest thread keeps that thread from running. Since
-/// the block-start check is all the patched Unicorn has, `uc_emu_stop` from the ticker
-/// thread would now be safe too; the kick does not use it yet.
+/// that spins on a flag set by another guest thread keeps that thread from running. The
+/// patched Unicorn checks for stops only at block starts, so `uc_emu_stop` from the ticker
+/// thread would now be safe, but the kick does not use it yet.
 fn tlb_fill(uc: &mut Unicorn<'_, HookState>, addr: u64, kind: MemType) -> Option<TlbEntry> {
     let state = uc.get_data_mut();
     if state.kick.pending.load(Ordering::Relaxed) || TICK_DUE.load(Ordering::Relaxed) {

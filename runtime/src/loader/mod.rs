@@ -444,6 +444,29 @@ pub struct AuxInfo {
     pub random: [u8; 16],
 }
 
+impl AuxInfo {
+    /// Describes a new image of a process with these credentials and hwcaps, with fresh
+    /// random bytes from the host.
+    pub fn for_process(
+        creds: &crate::sys::state::Credentials,
+        (hwcap, hwcap2): (u64, u64),
+    ) -> Result<AuxInfo, crate::linux::Errno> {
+        let mut random = [0u8; 16];
+        crate::sys::info::host_random(&mut random)?;
+        Ok(AuxInfo {
+            uid: creds.ruid,
+            euid: creds.euid,
+            gid: creds.rgid,
+            egid: creds.egid,
+            hwcap,
+            hwcap2,
+            minsigstksz: crate::linux::MINSIGSTKSZ,
+            clock_ticks: crate::linux::HZ as u64,
+            random,
+        })
+    }
+}
+
 /// A program ready to run: where to start, and what the process side needs to keep.
 #[derive(Debug, Clone)]
 pub struct LoadedProgram {

@@ -745,6 +745,7 @@ impl GuestMemory {
             .checked_mul(PAGE_SIZE)
             .ok_or(MmError::NoMemory)?;
         let end = addr.checked_add(len).ok_or(MmError::NoMemory)?;
+
         if addr % PAGE_SIZE != 0 {
             return Err(MmError::Invalid);
         }
@@ -758,6 +759,7 @@ impl GuestMemory {
         if !state.map.is_covered(addr, end) {
             return Err(MmError::NoMemory);
         }
+
         // SAFETY: the range is inside the reservation (end <= GUEST_LIMIT), which stays mapped
         // in the host while `self` lives, and mincore writes exactly one byte per page of it
         // into `out`, which has that many bytes.
@@ -771,6 +773,7 @@ impl GuestMemory {
         if status != 0 {
             return Err(MmError::from_host(io::Error::last_os_error()));
         }
+
         // The host may set bits other than the lowest; Linux reports 0 or 1.
         for byte in out.iter_mut() {
             *byte &= 1;

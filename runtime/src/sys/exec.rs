@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use carrick_macros::syscall;
 
-use crate::linux::{self, CloneFlags, Errno, Rusage, Timeval, WaitOptions};
+use crate::linux::{self, CloneFlags, Errno, Rusage, WaitOptions};
 use crate::loader::{self, AuxInfo, Program};
 use crate::sys::files::vfs;
 use crate::sys::{CStrPtr, GuestAddr, StrArrayPtr, SysResult, SyscallContext, UserBuf, UserPtr};
@@ -106,10 +106,11 @@ pub fn clone(
     Ok(0)
 }
 
-/// A vfork child's link to its parent, which waits in `clone` until the pipe closes: when the
-/// child execs (the link is dropped) or exits (the child first writes its copy of the
-/// parent's stack range, and the parent copies that into its own memory). Only the stack
-/// comes back, because a vfork child is expected to write nothing else its parent reads.
+/// A vfork child's link to its parent, which waits in `clone` until the pipe closes. The pipe
+/// closes when the child execs and drops the link, or when it exits. Before exiting, the
+/// child writes its copy of the parent's stack range, which the parent copies into its own
+/// memory. Only the stack comes back, because a vfork child should write nothing else that
+/// its parent reads.
 struct VforkLink {
     pipe: OwnedFd,
     /// The parent's stack from its stack pointer at the clone to the end of that mapping.
@@ -345,23 +346,14 @@ pub fn wait4(
             cx.process.remove_child(pid);
         }
         stat_addr.write_optional(cx.mem(), &linux_wait_status(status))?;
-        let timeval = |tv: libc::timeval| Timeval {
-            tv_sec: i64::from(tv.tv_sec),
-            tv_usec: i64::from(tv.tv_usec),
-        };
-        let value = Rusage {
-            ru_utime: timeval(usage.ru_utime),
-            ru_stime: timeval(usage.ru_stime),
-            ru_maxrss: usage.ru_maxrss as i64,
-            ..Rusage::ZERO
-        };
-        ru.write_optional(cx.mem(), &value)?;
+        ru.write_optional(cx.mem(), &crate::sys::process::linux_rusage(&usage))?;
     }
     Ok(pid as u64)
 }
 
-/// Longest single argument or environment string, NUL included: MAX_ARG_STRLEN, 32 pages in
-/// linux/binfmts.h, which the ABI table cannot check because uapi headers lack PAGE_SIZE.
+/// Maximum length of one argument or environment string, NUL included (MAX_ARG_STRLEN, 32
+/// pages). It is not in the ABI table because the uapi headers define it with PAGE_SIZE,
+/// which they lack.
 const MAX_ARG_STRLEN: usize = 32 * crate::mem::PAGE_SIZE as usize;
 
 /// Returns how many bytes the arguments and environment may take together, pointers
@@ -375,7 +367,7 @@ fn argument_space(cx: &SyscallContext<'_>) -> usize {
         .map_or(usize::MAX, |limit| {
             usize::try_from(limit.cur).unwrap_or(usize::MAX)
         });
-    let default_stack = 8usize << 20;
+    let default_stack = linux::_STK_LIM as usize;
     (stack / 4)
         .min(default_stack / 4 * 3)
         .max(linux::ARG_MAX as usize)
@@ -424,21 +416,8 @@ pub fn execve(
     // Point of no return: the old image is gone, so a failure from here on kills the
     // process, as Linux does. A vfork parent may run on.
     drop(lock_vfork_link().take());
-    let (hwcap, hwcap2) = cx.process.hwcaps();
     let creds = cx.process.creds().clone();
-    let mut random = [0u8; 16];
-    crate::sys::info::host_random(&mut random)?;
-    let aux = AuxInfo {
-        uid: creds.ruid,
-        euid: creds.euid,
-        gid: creds.rgid,
-        egid: creds.egid,
-        hwcap,
-        hwcap2,
-        minsigstksz: linux::MINSIGSTKSZ,
-        clock_ticks: linux::HZ as u64,
-        random,
-    };
+    let aux = AuxInfo::for_process(&creds, cx.process.hwcaps())?;
     let program = Program {
         file: &prepared.file,
         guest_path: &prepared.guest_path,

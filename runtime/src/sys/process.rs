@@ -320,6 +320,27 @@ pub fn sched_getaffinity(
     Ok(8)
 }
 
+/// Converts the host's resource usage into Linux's struct rusage; fields the host does not
+/// count stay zero.
+pub(crate) fn linux_rusage(usage: &libc::rusage) -> Rusage {
+    let timeval = |tv: libc::timeval| Timeval {
+        tv_sec: i64::from(tv.tv_sec),
+        tv_usec: i64::from(tv.tv_usec),
+    };
+    Rusage {
+        ru_utime: timeval(usage.ru_utime),
+        ru_stime: timeval(usage.ru_stime),
+        ru_maxrss: i64::from(usage.ru_maxrss),
+        ru_minflt: i64::from(usage.ru_minflt),
+        ru_majflt: i64::from(usage.ru_majflt),
+        ru_inblock: i64::from(usage.ru_inblock),
+        ru_oublock: i64::from(usage.ru_oublock),
+        ru_nvcsw: i64::from(usage.ru_nvcsw),
+        ru_nivcsw: i64::from(usage.ru_nivcsw),
+        ..Rusage::ZERO
+    }
+}
+
 #[syscall]
 pub fn getrusage(cx: &mut SyscallContext<'_>, who: RusageWho, ru: UserPtr<Rusage>) -> SysResult {
     let host_who = match who {
@@ -333,23 +354,7 @@ pub fn getrusage(cx: &mut SyscallContext<'_>, who: RusageWho, ru: UserPtr<Rusage
     if unsafe { libc::getrusage(host_who, &mut usage) } != 0 {
         return Err(Errno::from_io(&std::io::Error::last_os_error()));
     }
-    let timeval = |tv: libc::timeval| Timeval {
-        tv_sec: i64::from(tv.tv_sec),
-        tv_usec: i64::from(tv.tv_usec),
-    };
-    let value = Rusage {
-        ru_utime: timeval(usage.ru_utime),
-        ru_stime: timeval(usage.ru_stime),
-        ru_maxrss: usage.ru_maxrss as i64,
-        ru_minflt: usage.ru_minflt as i64,
-        ru_majflt: usage.ru_majflt as i64,
-        ru_inblock: usage.ru_inblock as i64,
-        ru_oublock: usage.ru_oublock as i64,
-        ru_nvcsw: usage.ru_nvcsw as i64,
-        ru_nivcsw: usage.ru_nivcsw as i64,
-        ..Rusage::ZERO
-    };
-    ru.write(cx.mem(), &value)?;
+    ru.write(cx.mem(), &linux_rusage(&usage))?;
     Ok(0)
 }
 

@@ -1,6 +1,6 @@
 //! Socket syscalls. carrick has no sockets of its own yet, so these handlers only return the
-//! errors Linux returns for descriptors that are not sockets: programs such as bash call
-//! `getpeername` on stdin to learn whether a network daemon started them, and treat any
+//! errors Linux returns for descriptors that are not sockets. Programs such as bash call
+//! `getpeername` on stdin to learn whether a network daemon started them. They treat any
 //! error other than `ENOTSOCK`, `ENOTCONN`, `EINVAL` or `EBADF` as "yes".
 
 use carrick_macros::syscall;

@@ -146,16 +146,16 @@ fn dynamic_tags() -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn tag(tags: &[(u64, u64)], wanted: u32) -> Option<u64> {
+fn tag(tags: &[(u64, u64)], expected: u32) -> Option<u64> {
     tags.iter()
-        .find(|(tag, _)| *tag == u64::from(wanted))
+        .find(|(tag, _)| *tag == u64::from(expected))
         .map(|&(_, value)| value)
 }
 
 #[test]
 fn dynamic_has_required_tags() {
     let tags = dynamic_tags();
-    for wanted in [
+    for expected in [
         elf::DT_HASH,
         elf::DT_SYMTAB,
         elf::DT_STRTAB,
@@ -165,7 +165,7 @@ fn dynamic_has_required_tags() {
         elf::DT_VERDEF,
         elf::DT_SONAME,
     ] {
-        assert!(tag(&tags, wanted).is_some(), "missing tag {wanted:#x}");
+        assert!(tag(&tags, expected).is_some(), "missing tag {expected:#x}");
     }
     assert_eq!(tag(&tags, elf::DT_VERDEFNUM), Some(2));
     assert_eq!(tag(&tags, elf::DT_SYMENT), Some(24));
